@@ -1,0 +1,92 @@
+"""A generated service run as its production process: `python -m <package>`."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from .support import PACKAGE, uv_environment
+
+
+class Service:
+    """Starts the real server on a free port and keeps what it writes."""
+
+    def __init__(self, project: Path, logs: Path, port: int, **settings: str) -> None:
+        self.project = project
+        self.port = port
+        self.env = uv_environment() | {"PORT": str(port)} | settings
+        self.stdout_path = logs / f"service-{port}.stdout"
+        self.stderr_path = logs / f"service-{port}.stderr"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self, *arguments: str) -> list[str]:
+        return [
+            str(self.project / ".venv" / "bin" / "python"),
+            "-m",
+            PACKAGE,
+            *arguments,
+        ]
+
+    def start(self, timeout: float = 30) -> "Service":
+        with (
+            self.stdout_path.open("wb") as stdout,
+            self.stderr_path.open("wb") as stderr,
+        ):
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.project,
+                env=self.env,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"service exited {self.process.returncode}\n{self.output()}"
+                )
+            try:
+                if httpx2.get(f"{self.url}/health/live", timeout=1).status_code == 200:
+                    return self
+            except httpx2.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(
+            f"service did not answer within {timeout} s\n{self.output()}"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> tuple[int, float]:
+        """Send a signal; return the exit code and the seconds it took to exit."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=timeout)
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            # The whole group: workers must not outlive a failed test.
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def output(self) -> str:
+        return (
+            f"--- stdout ---\n{self.stdout_path.read_text()}"
+            f"--- stderr ---\n{self.stderr_path.read_text()}"
+        )
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """Every stdout line, parsed: fails if one is not a JSON object."""
+        lines = self.stdout_path.read_text().splitlines()
+        parsed = [json.loads(line) for line in lines if line.strip()]
+        assert all(isinstance(line, dict) for line in parsed)
+        return parsed
