@@ -1,0 +1,26 @@
+"""Graceful shutdown (factor IX): readiness fails first, then the server drains.
+
+A load balancer polls readiness and stops routing to an instance once it fails. Only
+after that may the server close its listener: connections still queued in the kernel
+when a listener closes are reset, and their requests fail.
+"""
+
+import multiprocessing
+
+import structlog
+
+logger = structlog.get_logger(__name__)
+
+# Shared memory created at import, before a server forks its workers: when a master
+# process starts draining, the readiness of every worker it forked sees it.
+_draining = multiprocessing.Value("b", 0, lock=False)
+
+
+def is_draining() -> bool:
+    return bool(_draining.value)
+
+
+def start_draining(drain_seconds: float) -> None:
+    if not _draining.value:
+        _draining.value = 1
+        logger.info("draining", drain_seconds=drain_seconds)
