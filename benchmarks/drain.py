@@ -105,7 +105,9 @@ def generate(framework: str, workdir: Path) -> Path:
     )
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env |= {"UV_PYTHON": sys.executable, "UV_PYTHON_DOWNLOADS": "never"}
-    subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=env, check=True)
+    subprocess.run(
+        ["uv", "sync", "--locked", "--quiet"], cwd=project, env=env, check=True
+    )
     return project
 
 

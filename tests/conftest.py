@@ -38,7 +38,8 @@ class Projects:
     def synced(self, variant: Variant) -> Path:
         project = self.rendered(variant)
         if variant not in self._synced:
-            run(["uv", "sync", "--quiet"], cwd=project)
+            # --locked: the shipped uv.lock must already match pyproject.toml.
+            run(["uv", "sync", "--locked", "--quiet"], cwd=project)
             self._synced.add(variant)
         return project
 
