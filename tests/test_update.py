@@ -1,0 +1,290 @@
+"""`copier update` as a contract: every release updates cleanly, owners' edits survive,
+answers can change, and conflicts are surfaced, never lost."""
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+
+from .support import PACKAGE, ROOT, RUNTIME_PYTHON, run, uv_environment
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("update")]
+
+RELEASE_LINE = re.compile(
+    r"^## (v\d+\.\d+\.\d+) — commit ([0-9a-f]{40})$", re.MULTILINE
+)
+RELEASES = RELEASE_LINE.findall((ROOT / "CHANGELOG.md").read_text())
+# Services get the running interpreter's version: some of them run their own tests.
+ANSWERS: dict[str, Any] = {
+    "project_name": "Order Service",
+    "python_version": RUNTIME_PYTHON,
+}
+CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)", re.MULTILINE)
+
+
+def git(cwd: Path, *arguments: str) -> str:
+    env = uv_environment() | {
+        "GIT_AUTHOR_NAME": "Template Tests",
+        "GIT_AUTHOR_EMAIL": "template-tests@localhost",
+        "GIT_COMMITTER_NAME": "Template Tests",
+        "GIT_COMMITTER_EMAIL": "template-tests@localhost",
+    }
+    return run(["git", *arguments], cwd=cwd, env=env).stdout
+
+
+def working_tree_files(repository: Path) -> list[str]:
+    listed = git(repository, "ls-files", "--cached", "--others", "--exclude-standard")
+    return [name for name in listed.splitlines() if (repository / name).is_file()]
+
+
+def commit_working_tree(source: Path, clone: Path, message: str) -> None:
+    """Make the clone's tree exactly the source's working tree, and commit it."""
+    for name in working_tree_files(clone):
+        (clone / name).unlink()
+    for name in working_tree_files(source):
+        target = clone / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, target)
+    git(clone, "add", "--all")
+    git(clone, "commit", "--quiet", "--allow-empty", "-m", message)
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch clone with the release tags rebuilt; HEAD is the working tree."""
+    clone = tmp_path_factory.mktemp("template") / "repo"
+    git(ROOT, "clone", "--quiet", "--no-local", str(ROOT), str(clone))
+    assert git(clone, "rev-parse", "--is-shallow-repository").strip() == "false", (
+        "the releases need the full history: clone without --depth"
+    )
+    for tag, commit in RELEASES:
+        git(clone, "tag", tag, commit)
+    commit_working_tree(ROOT, clone, "current template")
+    return clone
+
+
+def generate(template: Path, destination: Path, ref: str, **answers: Any) -> Path:
+    copier.run_copy(
+        str(template),
+        destination,
+        data=ANSWERS | answers,
+        defaults=True,
+        vcs_ref=ref,
+        quiet=True,
+    )
+    git(destination, "init", "--quiet")
+    git(destination, "add", "--all")
+    git(destination, "commit", "--quiet", "-m", f"generated from {ref}")
+    return destination
+
+
+def update(project: Path, ref: str = "HEAD", **answers: Any) -> None:
+    copier.run_update(
+        project,
+        data=answers,
+        defaults=True,
+        overwrite=True,
+        vcs_ref=ref,
+        quiet=True,
+    )
+
+
+def tree(project: Path) -> dict[str, str]:
+    """Every file's text, with the answers file's template commit left out."""
+    files = {}
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if path.is_file() and relative.parts[0] != ".git":
+            files[str(relative)] = path.read_text()
+    answers = yaml.safe_load(files.pop(".copier-answers.yml"))
+    answers.pop("_commit")
+    files[".copier-answers.yml"] = yaml.safe_dump(answers)
+    return files
+
+
+def unresolved(project: Path) -> list[str]:
+    """Files left with conflict markers, and rejected hunks."""
+    marked = [
+        name for name, text in tree(project).items() if CONFLICT_MARKER.search(text)
+    ]
+    return marked + [str(path) for path in project.rglob("*.rej")]
+
+
+def test_the_changelog_records_releases_with_their_commits() -> None:
+    assert [tag for tag, _ in RELEASES][-1] == "v0.1.0"
+    assert len(RELEASES) >= 2
+
+
+@pytest.mark.parametrize("release", [tag for tag, _ in RELEASES])
+def test_every_release_updates_to_the_current_template_like_a_fresh_copy(
+    template_repo: Path, tmp_path: Path, release: str
+) -> None:
+    project = generate(template_repo, tmp_path / "updated", release)
+
+    update(project)
+
+    assert unresolved(project) == []
+    fresh = generate(template_repo, tmp_path / "fresh", "HEAD")
+    assert tree(project) == tree(fresh)
+
+
+def test_a_service_updated_from_the_latest_release_passes_its_own_tests(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    latest = RELEASES[0][0]
+    project = generate(template_repo, tmp_path / "service", latest)
+    update(project)
+
+    run(["uv", "sync", "--locked", "--quiet"], cwd=project)
+    run(
+        ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"redis_sessions": False}, {"redis_sessions": True}),
+        ({"redis_sessions": True}, {"redis_sessions": False}),
+        ({"deploy_target": "none"}, {"deploy_target": "kubernetes"}),
+        ({"framework": "flask"}, {"framework": "fastapi"}),
+    ],
+    ids=lambda answers: ",".join(f"{k}={v}" for k, v in answers.items()),
+)
+def test_changing_an_answer_on_update_gives_a_fresh_copy_with_that_answer(
+    template_repo: Path,
+    tmp_path: Path,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    project = generate(template_repo, tmp_path / "updated", "HEAD", **before)
+
+    update(project, **after)
+
+    assert unresolved(project) == []
+    fresh = generate(template_repo, tmp_path / "fresh", "HEAD", **after)
+    assert tree(project) == tree(fresh)
+
+
+Edit = Callable[[str], str]
+
+
+def replace_once(old: str, new: str) -> Edit:
+    def edit(text: str) -> str:
+        assert text.count(old) == 1, f"expected exactly one {old!r}"
+        return text.replace(old, new)
+
+    return edit
+
+
+def append(addition: str) -> Edit:
+    return lambda text: text + addition
+
+
+def edit_file(path: Path, edit: Edit) -> None:
+    path.write_text(edit(path.read_text()))
+
+
+APP = f"src/{PACKAGE}/app.py"
+APP_TEMPLATE = (
+    "template/src/{{package_name}}/{% if framework == 'flask' %}app.py{% endif %}.jinja"
+)
+# The template's next version changes each of these files...
+TEMPLATE_CHANGES: dict[str, Edit] = {
+    APP_TEMPLATE: replace_once(
+        '"""Flask application factory."""', '"""Flask application factory, v-next."""'
+    ),
+    "template/README.md.jinja": replace_once("## Endpoints", "## HTTP endpoints"),
+    "template/pyproject.toml.jinja": replace_once(
+        'version = "0.1.0"', 'version = "0.2.0"'
+    ),
+    "template/.env.example.jinja": replace_once(
+        "# Port the server binds on 0.0.0.0.",
+        "# Port the server listens on, on 0.0.0.0.",
+    ),
+}
+# ...and the service's owners changed other lines of the same files.
+OWNER_EDITS: dict[str, Edit] = {
+    APP: append('\n\ndef owners_route() -> str:\n    return "kept"\n'),
+    "README.md": replace_once("## Configuration", "## Configuration (owned by us)"),
+    "pyproject.toml": replace_once(
+        '    "structlog>=26.1.0",\n', '    "structlog>=26.1.0",\n    "tenacity>=9.0",\n'
+    ),
+    ".env.example": append("# Our own flag.\nFEATURE_FLAG=on\n"),
+}
+
+
+@pytest.fixture
+def next_template_version(template_repo: Path, tmp_path: Path) -> Path:
+    """A copy of the template repository whose HEAD changes the files owners edit."""
+    repository = tmp_path / "template-next"
+    git(
+        template_repo,
+        "clone",
+        "--quiet",
+        "--no-local",
+        str(template_repo),
+        str(repository),
+    )
+    git(repository, "tag", "v100.0.0", "HEAD")
+    for name, change in TEMPLATE_CHANGES.items():
+        edit_file(repository / name, change)
+    git(repository, "commit", "--quiet", "--all", "-m", "next version")
+    git(repository, "tag", "v100.1.0", "HEAD")
+    return repository
+
+
+def test_owners_edits_survive_an_update_that_changes_the_same_files(
+    next_template_version: Path, tmp_path: Path
+) -> None:
+    project = generate(next_template_version, tmp_path / "service", "v100.0.0")
+    for name, edit in OWNER_EDITS.items():
+        edit_file(project / name, edit)
+    git(project, "commit", "--quiet", "--all", "-m", "owners' edits")
+
+    update(project, "v100.1.0")
+
+    assert unresolved(project) == []
+    files = tree(project)
+    assert 'def owners_route() -> str:\n    return "kept"' in files[APP]
+    assert '"""Flask application factory, v-next."""' in files[APP]
+    assert "## Configuration (owned by us)" in files["README.md"]
+    assert "## HTTP endpoints" in files["README.md"]
+    assert '"tenacity>=9.0",' in files["pyproject.toml"]
+    assert 'version = "0.2.0"' in files["pyproject.toml"]
+    assert "FEATURE_FLAG=on" in files[".env.example"]
+    assert "# Port the server listens on, on 0.0.0.0." in files[".env.example"]
+
+
+def test_a_conflicting_edit_is_surfaced_with_both_sides_never_lost(
+    next_template_version: Path, tmp_path: Path
+) -> None:
+    project = generate(next_template_version, tmp_path / "service", "v100.0.0")
+    edit_file(
+        project / ".env.example",
+        replace_once("# Port the server binds on 0.0.0.0.", "# Our port comment."),
+    )
+    git(project, "commit", "--quiet", "--all", "-m", "owners' edit")
+
+    update(project, "v100.1.0")
+
+    assert unresolved(project) == [".env.example"]
+    text = (project / ".env.example").read_text()
+    assert "# Our port comment." in text
+    assert "# Port the server listens on, on 0.0.0.0." in text
+    # What the README tells users to run to find unresolved files.
+    listed = subprocess.run(
+        ["git", "grep", "-l", "-E", "^(<<<<<<<|>>>>>>>)"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.stdout.split() == [".env.example"]
