@@ -1,0 +1,619 @@
+"""Every variant's delivery files are valid and say what production needs.
+
+The container image, compose file, pipeline and Kubernetes manifests cannot be run
+here (no Docker engine, no registry, no cluster), so they are checked statically: by
+the same validators a reviewer would run (hadolint, the compose, workflow and
+dependabot JSON schemas, yamllint, zizmor, kustomize through `kubectl kustomize`, the
+Kubernetes OpenAPI schemas) and by assertions on the properties that matter.
+"""
+
+import fnmatch
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from .conftest import Projects
+from .support import PACKAGE, VARIANTS, Variant, run
+
+# The validators are installed beside the interpreter running the suite.
+TOOLS = Path(sys.executable).parent
+KUBERNETES_VARIANTS = [v for v in VARIANTS if v.deploy_target == "kubernetes"]
+OVERLAYS = ("staging", "production")
+PINNED_USES = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+# A YAML key or env literal that would carry a secret's value.
+VALUE_OF_A_SECRET = re.compile(
+    r"(?im)^\s*-?\s*(secret_key|redis_url|password|token)\s*[=:]"
+)
+DIGEST_IMAGE = "ghcr.io/example/order-service@sha256:" + "0" * 64
+YAMLLINT_CONFIG = json.dumps(
+    {
+        "extends": "default",
+        "rules": {
+            # Kubernetes and GitHub files are single documents without `---`.
+            "document-start": "disable",
+            # GitHub's `on:` key is not a boolean.
+            "truthy": {"check-keys": False},
+            "line-length": {"max": 120},
+            # `uses: owner/action@<sha> # vX.Y.Z` is how Dependabot writes pins.
+            "comments": {"min-spaces-from-content": 1},
+        },
+    }
+)
+
+
+def by_variant(variants: list[Variant]) -> list[Any]:
+    # One xdist group per variant, as in test_variants.py: rendered once per worker.
+    return [
+        pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants
+    ]
+
+
+def tool(name: str) -> Path:
+    path = TOOLS / name
+    assert path.is_file(), f"{name} is not installed beside {sys.executable}"
+    return path
+
+
+# --- Dockerfile -------------------------------------------------------------------
+
+
+def instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical: list[str] = []
+    pending = ""
+    for line in dockerfile.splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    pairs = []
+    for line in logical:
+        keyword, _, arguments = line.strip().partition(" ")
+        pairs.append((keyword.upper(), " ".join(arguments.split())))
+    return pairs
+
+
+def stages(dockerfile: str) -> tuple[dict[str, str], list[list[tuple[str, str]]]]:
+    """Global ARG defaults, and the instructions of each stage from its FROM on."""
+    global_args: dict[str, str] = {}
+    found: list[list[tuple[str, str]]] = []
+    for keyword, arguments in instructions(dockerfile):
+        if keyword == "FROM":
+            found.append([])
+        if found:
+            found[-1].append((keyword, arguments))
+        elif keyword == "ARG":
+            name, _, default = arguments.partition("=")
+            global_args[name] = default
+    return global_args, found
+
+
+def dockerfile_of(projects: Projects, variant: Variant) -> str:
+    return (projects.rendered(variant) / "Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_dockerfile_passes_hadolint(projects: Projects, variant: Variant) -> None:
+    project = projects.rendered(variant)
+
+    run([tool("hadolint"), "--failure-threshold", "info", "Dockerfile"], cwd=project)
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_image_runs_the_package_as_pid_1_and_a_numeric_non_root_user(
+    projects: Projects, variant: Variant
+) -> None:
+    dockerfile = dockerfile_of(projects, variant)
+    _, all_stages = stages(dockerfile)
+    runtime = dict(all_stages[-1])
+
+    assert json.loads(runtime["CMD"]) == ["python", "-m", PACKAGE]
+    assert re.fullmatch(r"[1-9]\d*(:\d+)?", runtime["USER"]), runtime["USER"]
+    assert runtime["EXPOSE"] == "8000"
+    # A trailing comment on USER or WORKDIR becomes part of its value.
+    for line in dockerfile.splitlines():
+        if line.startswith(("USER", "WORKDIR")):
+            assert "#" not in line, line
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_every_base_image_is_a_pinned_build_argument(
+    projects: Projects, variant: Variant
+) -> None:
+    global_args, all_stages = stages(dockerfile_of(projects, variant))
+
+    for stage in all_stages:
+        image = stage[0][1].split()[0]
+        match = re.fullmatch(r"\$\{(\w+)\}", image)
+        assert match, image
+        default = global_args[match.group(1)]
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+", default), default
+        assert not default.endswith(":latest"), default
+    assert global_args["PYTHON_IMAGE"] == f"python:{variant.python_version}-slim"
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_dependencies_are_installed_before_the_code_and_uv_stays_behind(
+    projects: Projects, variant: Variant
+) -> None:
+    _, all_stages = stages(dockerfile_of(projects, variant))
+    build, runtime = all_stages[-2], all_stages[-1]
+    build_text = [f"{keyword} {arguments}" for keyword, arguments in build]
+
+    first_sync = next(i for i, line in enumerate(build_text) if "uv sync" in line)
+    copy_src = next(i for i, line in enumerate(build_text) if line == "COPY src ./src")
+    assert "--locked --no-dev --no-install-project" in build_text[first_sync]
+    assert first_sync < copy_src
+    assert any(line == "COPY pyproject.toml uv.lock ./" for line in build_text)
+    assert "UV_COMPILE_BYTECODE=1" in dict(build)["ENV"]
+    # The runtime stage copies the virtual environment and nothing from uv's image.
+    runtime_copies = [arguments for keyword, arguments in runtime if keyword == "COPY"]
+    assert runtime_copies == ["--from=build /app/.venv /app/.venv"]
+    assert not any("uv" in arguments.split() for _, arguments in runtime)
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_runtime_environment_labels_and_healthcheck(
+    projects: Projects, variant: Variant
+) -> None:
+    _, all_stages = stages(dockerfile_of(projects, variant))
+    runtime = dict(all_stages[-1])
+
+    environment = runtime["ENV"]
+    assert "PYTHONUNBUFFERED=1" in environment
+    assert "PORT=8000" in environment
+    assert 'PATH="/app/.venv/bin:${PATH}"' in environment
+    for label in ("source", "revision", "version", "created"):
+        assert f"org.opencontainers.image.{label}=" in runtime["LABEL"], label
+    healthcheck = runtime["HEALTHCHECK"]
+    assert "/health/live" in healthcheck
+    assert "urllib.request" in healthcheck
+    assert "curl" not in healthcheck
+
+
+def ignored_by(patterns: list[str], path: str) -> bool:
+    """Docker's rule: the last pattern that matches the path or a parent decides."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        glob = pattern.removeprefix("!").rstrip("/")
+        if any(fnmatch.fnmatchcase(prefix, glob) for prefix in prefixes):
+            ignored = not negated
+    return ignored
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_build_context_holds_only_the_build_inputs(
+    projects: Projects, variant: Variant
+) -> None:
+    text = (projects.rendered(variant) / ".dockerignore").read_text()
+    patterns = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    sent = ["pyproject.toml", "uv.lock", "README.md", f"src/{PACKAGE}/__main__.py"]
+    kept_out = [
+        ".env",
+        ".venv/bin/python",
+        ".git/config",
+        "tests/test_settings.py",
+        f"src/{PACKAGE}/__pycache__/app.cpython-313.pyc",
+    ]
+    assert [path for path in sent if ignored_by(patterns, path)] == []
+    assert [path for path in kept_out if not ignored_by(patterns, path)] == []
+
+
+# --- compose ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_compose_file_is_valid_and_waits_for_a_healthy_redis(
+    projects: Projects, variant: Variant
+) -> None:
+    project = projects.rendered(variant)
+    run(
+        [
+            tool("check-jsonschema"),
+            *("--builtin-schema", "vendor.compose-spec", "compose.yaml"),
+        ],
+        cwd=project,
+    )
+    text = (project / "compose.yaml").read_text()
+    services = yaml.safe_load(text)["services"]
+    app = services["app"]
+
+    assert app["build"] == {"context": ".", "dockerfile": "Dockerfile"}
+    assert app["env_file"] == ".env"
+    assert "/health/live" in " ".join(app["healthcheck"]["test"])
+    assert f"docker compose run --rm app python -m {PACKAGE} check" in text
+    if variant.redis_sessions:
+        redis = services["redis"]
+        assert re.fullmatch(r"redis:\d+\.\d+[\w.-]*", redis["image"]), redis["image"]
+        assert redis["healthcheck"]["test"]
+        assert "ports" not in redis
+        assert app["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    else:
+        assert set(services) == {"app"}
+        assert "depends_on" not in app
+
+
+# --- pipeline ---------------------------------------------------------------------
+
+
+def workflow_of(project: Path) -> dict[str, Any]:
+    workflows = sorted((project / ".github" / "workflows").glob("*.yaml"))
+    assert len(workflows) == 1, workflows
+    return yaml.safe_load(workflows[0].read_text())
+
+
+def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return job["steps"]
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_github_files_pass_their_schemas_yamllint_and_zizmor(
+    projects: Projects, variant: Variant
+) -> None:
+    project = projects.rendered(variant)
+    checks = {
+        "vendor.github-workflows": ".github/workflows/pipeline.yaml",
+        "vendor.dependabot": ".github/dependabot.yml",
+    }
+    for schema, path in checks.items():
+        run([tool("check-jsonschema"), "--builtin-schema", schema, path], cwd=project)
+    yaml_paths = ["compose.yaml", ".github"]
+    if (project / "deploy").is_dir():
+        yaml_paths.append("deploy")
+
+    run([tool("yamllint"), "--strict", "-d", YAMLLINT_CONFIG, *yaml_paths], cwd=project)
+    run([tool("zizmor"), "--offline", "--no-progress", ".github"], cwd=project)
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_pipeline_builds_releases_and_runs_one_digest(
+    projects: Projects, variant: Variant
+) -> None:
+    workflow = workflow_of(projects.rendered(variant))
+    jobs = workflow["jobs"]
+
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"]["group"]
+    assert all(job.get("permissions") for job in jobs.values())
+    build = jobs["build"]
+    assert build["permissions"]["packages"] == "write"
+    assert "steps.image.outputs.digest" in build["outputs"]["digest"]
+    publish = next(
+        s for s in steps_of(build) if "build-push-action" in s.get("uses", "")
+    )
+    assert publish["with"]["cache-from"] == "type=gha"
+    assert publish["with"]["cache-to"].startswith("type=gha")
+    assert publish["with"]["tags"].endswith(":${{ github.sha }}")
+    summary = next(
+        s for s in steps_of(build) if "GITHUB_STEP_SUMMARY" in s.get("run", "")
+    )
+    assert "steps.image.outputs.digest" in summary["env"]["DIGEST"]
+    commands = " ".join(step.get("run", "") for step in steps_of(build))
+    for command in ("ruff check", "ruff format --check", "mypy", "pytest"):
+        assert command in commands, command
+    if variant.deploy_target == "none":
+        assert set(jobs) == {"build"}
+        return
+
+    assert set(jobs) == {"build", "release", "run"}
+    assert jobs["release"]["environment"] == "staging"
+    assert jobs["run"]["environment"] == "production"
+    assert set(jobs["run"]["needs"]) == {"build", "release"}
+    for name, overlay in (("release", "staging"), ("run", "production")):
+        steps = steps_of(jobs[name])
+        deploy = next(
+            s for s in steps if "kustomize edit set image" in s.get("run", "")
+        )
+        assert deploy["working-directory"] == f"deploy/overlays/{overlay}"
+        assert "needs.build.outputs.digest" in deploy["env"]["IMAGE"]
+        assert "kubectl apply -k ." in deploy["run"]
+        rollout = next(s for s in steps if "kubectl rollout status" in s.get("run", ""))
+        assert "--timeout=" in rollout["run"]
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_pipeline_pins_actions_and_never_exposes_credentials(
+    projects: Projects, variant: Variant
+) -> None:
+    project = projects.rendered(variant)
+    text = (project / ".github" / "workflows" / "pipeline.yaml").read_text()
+    workflow = yaml.safe_load(text)
+    steps = [step for job in workflow["jobs"].values() for step in steps_of(job)]
+
+    uses_lines = [
+        line.strip().removeprefix("- ").removeprefix("uses: ")
+        for line in text.splitlines()
+        if "uses:" in line
+    ]
+    assert uses_lines
+    assert [line for line in uses_lines if not PINNED_USES.match(line)] == []
+    for step in steps:
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+        # Secrets reach scripts only through env, never interpolated into them.
+        assert "secrets." not in step.get("run", ""), step
+    services = workflow["jobs"]["build"].get("services", {})
+    assert ("redis" in services) == variant.redis_sessions
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_dependabot_updates_actions_python_and_images(
+    projects: Projects, variant: Variant
+) -> None:
+    config = yaml.safe_load(
+        (projects.rendered(variant) / ".github" / "dependabot.yml").read_text()
+    )
+
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert {"github-actions", "uv", "docker"} <= ecosystems
+
+
+# --- Kubernetes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_kubernetes_files_exist_only_for_kubernetes(
+    projects: Projects, variant: Variant
+) -> None:
+    project = projects.rendered(variant)
+
+    assert (project / "deploy").is_dir() == (variant.deploy_target == "kubernetes")
+
+
+def render_overlay(project: Path, overlay: str, workdir: Path) -> list[dict[str, Any]]:
+    """The objects the pipeline applies: the overlay with the image pinned by digest.
+
+    The kustomization gets the `images` entry `kustomize edit set image` writes, then
+    kubectl's built-in kustomize renders it, offline.
+    """
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (with its built-in kustomize) is not on PATH"
+    deploy = workdir / "deploy"
+    shutil.copytree(project / "deploy", deploy)
+    kustomization = deploy / "overlays" / overlay / "kustomization.yaml"
+    config = yaml.safe_load(kustomization.read_text())
+    name, _, digest = DIGEST_IMAGE.partition("@")
+    config["images"] = [{"name": "app", "newName": name, "digest": digest}]
+    kustomization.write_text(yaml.safe_dump(config))
+
+    result = run([kubectl, "kustomize", kustomization.parent], cwd=workdir)
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for item in objects:
+        kinds.setdefault(item["kind"], []).append(item)
+    return kinds
+
+
+def pod_specs(kinds: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    deployments = [d["spec"]["template"]["spec"] for d in kinds["Deployment"]]
+    admin = [
+        c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in kinds["CronJob"]
+    ]
+    return deployments + admin
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_overlay_renders_objects_valid_for_kubernetes(
+    projects: Projects, variant: Variant, overlay: str, tmp_path: Path
+) -> None:
+    objects = render_overlay(projects.rendered(variant), overlay, tmp_path)
+    version = kubernetes_validate.latest_version()
+
+    for item in objects:
+        kubernetes_validate.validate(item, version, strict=True)
+    assert set(by_kind(objects)) == {
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "CronJob",
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_overlay_runs_the_pinned_digest_safely(
+    projects: Projects, variant: Variant, overlay: str, tmp_path: Path
+) -> None:
+    kinds = by_kind(render_overlay(projects.rendered(variant), overlay, tmp_path))
+    (deployment,) = kinds["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+
+    for spec in pod_specs(kinds):
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] > 0
+        for each in spec["containers"]:
+            assert each["image"] == DIGEST_IMAGE
+            assert each["securityContext"] == {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+            }
+            assert set(each["resources"]["requests"]) == {"cpu", "memory"}
+            assert set(each["resources"]["limits"]) == {"cpu", "memory"}
+            (mount,) = each["volumeMounts"]
+            assert mount["mountPath"] == "/tmp"
+            volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+            assert "emptyDir" in volume
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    environment = {e["name"]: e["value"] for e in container["env"]}
+    assert int(environment["WEB_CONCURRENCY"]) >= 1
+    shutdown = float(environment["DRAIN_SECONDS"]) + int(
+        environment["GRACEFUL_TIMEOUT"]
+    )
+    assert pod["terminationGracePeriodSeconds"] > shutdown
+
+
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_production_keeps_two_pods_and_scales_on_cpu(
+    projects: Projects, variant: Variant, tmp_path: Path
+) -> None:
+    kinds = by_kind(render_overlay(projects.rendered(variant), "production", tmp_path))
+    (deployment,) = kinds["Deployment"]
+    (autoscaler,) = kinds["HorizontalPodAutoscaler"]
+    (budget,) = kinds["PodDisruptionBudget"]
+    (service,) = kinds["Service"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+
+    # The autoscaler owns the replica count; a fixed one would undo it on every apply.
+    assert deployment["spec"].get("replicas", 2) >= 2
+    assert autoscaler["apiVersion"] == "autoscaling/v2"
+    assert autoscaler["spec"]["minReplicas"] >= 2
+    assert (
+        autoscaler["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    )
+    (metric,) = autoscaler["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert metric["resource"]["target"]["averageUtilization"] == 60
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_admin_job_runs_check_with_the_service_configuration(
+    projects: Projects, variant: Variant, tmp_path: Path
+) -> None:
+    kinds = by_kind(render_overlay(projects.rendered(variant), "production", tmp_path))
+    (cronjob,) = kinds["CronJob"]
+    (deployment,) = kinds["Deployment"]
+    job_pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (job_container,) = job_pod["containers"]
+    (app_container,) = deployment["spec"]["template"]["spec"]["containers"]
+
+    # Only ever run on demand, as `kubectl create job --from=cronjob/...`.
+    assert cronjob["spec"]["suspend"] is True
+    assert job_container["command"] == ["python", "-m", PACKAGE, "check"]
+    assert job_container["envFrom"] == app_container["envFrom"]
+    assert job_pod["restartPolicy"] == "Never"
+
+
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_manifests_reference_secrets_but_hold_no_secret_value(
+    projects: Projects, variant: Variant, tmp_path: Path
+) -> None:
+    project = projects.rendered(variant)
+    kinds = by_kind(render_overlay(project, "production", tmp_path))
+    (config_map,) = kinds["ConfigMap"]
+    (deployment,) = kinds["Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    sources = {
+        kind: source[kind]["name"]
+        for source in container["envFrom"]
+        for kind in ("configMapRef", "secretRef")
+        if kind in source
+    }
+
+    assert "Secret" not in kinds
+    assert sources["configMapRef"] == config_map["metadata"]["name"]
+    assert sources["secretRef"]
+    secret_names = {"SECRET_KEY", "REDIS_URL"}
+    assert secret_names.isdisjoint(config_map["data"])
+    assert secret_names.isdisjoint(e["name"] for e in container.get("env", []))
+    for manifest in (project / "deploy").rglob("*.yaml"):
+        text = manifest.read_text()
+        assert "kind: Secret" not in text, manifest
+        assert not VALUE_OF_A_SECRET.search(text), manifest
+
+
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_pipeline_waits_for_the_namespace_the_overlays_deploy_to(
+    projects: Projects, variant: Variant, tmp_path: Path
+) -> None:
+    project = projects.rendered(variant)
+    jobs = workflow_of(project)["jobs"]
+
+    for job, overlay in (("release", "staging"), ("run", "production")):
+        objects = render_overlay(project, overlay, tmp_path / overlay)
+        (deployment,) = by_kind(objects)["Deployment"]
+        rollout = next(
+            s["run"]
+            for s in steps_of(jobs[job])
+            if "rollout status" in s.get("run", "")
+        )
+        name = deployment["metadata"]["name"]
+        namespace = deployment["metadata"]["namespace"]
+        assert f"deployment/{name} --namespace {namespace} " in rollout
+
+
+# --- the validators themselves ----------------------------------------------------
+
+
+def test_kubernetes_schemas_reject_an_unknown_field() -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "broken"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "broken"}},
+            "template": {
+                "metadata": {"labels": {"app": "broken"}},
+                "spec": {
+                    "terminationGracePeriodSecond": 35,
+                    "containers": [{"name": "app", "image": "app"}],
+                },
+            },
+        },
+    }
+
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(
+            deployment, kubernetes_validate.latest_version(), strict=True
+        )
+
+
+@pytest.mark.parametrize(
+    ("command", "file", "content"),
+    [
+        pytest.param(
+            ["zizmor", "--offline", "--no-progress"],
+            "workflow.yaml",
+            "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+            "    steps:\n      - uses: actions/checkout@v6\n",
+            id="zizmor-unpinned-action",
+        ),
+        pytest.param(
+            ["check-jsonschema", "--builtin-schema", "vendor.github-workflows"],
+            "workflow.yaml",
+            "on: push\njobs:\n  a:\n    steps:\n      - run: true\n",
+            id="workflow-schema-missing-runs-on",
+        ),
+        pytest.param(
+            ["hadolint"],
+            "Dockerfile",
+            "FROM python:3.13-slim\nRUN cd /tmp && pip install flask\n",
+            id="hadolint-cd-and-unpinned-pip",
+        ),
+    ],
+)
+def test_validators_reject_broken_files(
+    tmp_path: Path, command: list[str], file: str, content: str
+) -> None:
+    (tmp_path / file).write_text(content)
+
+    with pytest.raises(AssertionError, match="exited"):
+        run([tool(command[0]), *command[1:], file], cwd=tmp_path)
