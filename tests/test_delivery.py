@@ -254,10 +254,13 @@ def test_compose_file_is_valid_and_waits_for_a_healthy_redis(
 # --- pipeline ---------------------------------------------------------------------
 
 
-def workflow_of(project: Path) -> dict[str, Any]:
-    workflows = sorted((project / ".github" / "workflows").glob("*.yaml"))
-    assert len(workflows) == 1, workflows
-    return yaml.safe_load(workflows[0].read_text())
+WORKFLOWS = ("pipeline.yaml", "template-update.yaml")
+
+
+def workflow_of(project: Path, name: str = "pipeline.yaml") -> dict[str, Any]:
+    workflows = sorted(path.name for path in (project / ".github/workflows").iterdir())
+    assert workflows == sorted(WORKFLOWS)
+    return yaml.safe_load((project / ".github" / "workflows" / name).read_text())
 
 
 def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -269,11 +272,14 @@ def test_github_files_pass_their_schemas_yamllint_and_zizmor(
     projects: Projects, variant: Variant
 ) -> None:
     project = projects.rendered(variant)
-    checks = {
-        "vendor.github-workflows": ".github/workflows/pipeline.yaml",
-        "vendor.dependabot": ".github/dependabot.yml",
-    }
-    for schema, path in checks.items():
+    checks = [
+        *(
+            ("vendor.github-workflows", f".github/workflows/{name}")
+            for name in WORKFLOWS
+        ),
+        ("vendor.dependabot", ".github/dependabot.yml"),
+    ]
+    for schema, path in checks:
         run([tool("check-jsonschema"), "--builtin-schema", schema, path], cwd=project)
     yaml_paths = ["compose.yaml", ".github"]
     if (project / "deploy").is_dir():
@@ -334,9 +340,14 @@ def test_pipeline_pins_actions_and_never_exposes_credentials(
     projects: Projects, variant: Variant
 ) -> None:
     project = projects.rendered(variant)
-    text = (project / ".github" / "workflows" / "pipeline.yaml").read_text()
-    workflow = yaml.safe_load(text)
-    steps = [step for job in workflow["jobs"].values() for step in steps_of(job)]
+    texts = [(project / ".github/workflows" / name).read_text() for name in WORKFLOWS]
+    text = "\n".join(texts)
+    steps = [
+        step
+        for workflow in map(yaml.safe_load, texts)
+        for job in workflow["jobs"].values()
+        for step in steps_of(job)
+    ]
 
     uses_lines = [
         line.strip().removeprefix("- ").removeprefix("uses: ")
@@ -350,8 +361,34 @@ def test_pipeline_pins_actions_and_never_exposes_credentials(
             assert step["with"]["persist-credentials"] is False
         # Secrets reach scripts only through env, never interpolated into them.
         assert "secrets." not in step.get("run", ""), step
-    services = workflow["jobs"]["build"].get("services", {})
+    services = workflow_of(project)["jobs"]["build"].get("services", {})
     assert ("redis" in services) == variant.redis_sessions
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_template_update_workflow_updates_checks_and_opens_a_pull_request(
+    projects: Projects, variant: Variant
+) -> None:
+    workflow = workflow_of(projects.rendered(variant), "template-update.yaml")
+    # PyYAML reads the `on` key as the boolean True.
+    triggers = workflow[True]
+    [job] = workflow["jobs"].values()
+    runs = [step.get("run", "") for step in steps_of(job)]
+    script = "\n".join(runs)
+
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    assert workflow["permissions"] == {}
+    assert "copier check-update" in script
+    assert "copier update --defaults" in script
+    # Unresolved conflicts fail the job before anything is pushed.
+    conflicts = next(i for i, run in enumerate(runs) if "<<<<<<<" in run)
+    assert "*.rej" in runs[conflicts]
+    assert "exit 1" in runs[conflicts]
+    checks = next(i for i, run in enumerate(runs) if "uv run pytest" in run)
+    pull_request = next(i for i, run in enumerate(runs) if "gh pr create" in run)
+    assert conflicts < checks < pull_request
+    token = steps_of(job)[pull_request]["env"]["GH_TOKEN"]
+    assert token == "${{ secrets.TEMPLATE_UPDATE_TOKEN }}"
 
 
 @pytest.mark.parametrize("variant", by_variant(VARIANTS))
