@@ -12,7 +12,15 @@ import copier
 import pytest
 import yaml
 
-from .support import PACKAGE, ROOT, RUNTIME_PYTHON, run, uv_environment
+from .support import (
+    PACKAGE,
+    ROOT,
+    RUNTIME_PYTHON,
+    VARIANTS,
+    Variant,
+    run,
+    uv_environment,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("update")]
 
@@ -63,8 +71,9 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert git(clone, "rev-parse", "--is-shallow-repository").strip() == "false", (
         "the releases need the full history: clone without --depth"
     )
+    # The recorded commit is authoritative, whether or not the tag travelled.
     for tag, commit in RELEASES:
-        git(clone, "tag", tag, commit)
+        git(clone, "tag", "--force", tag, commit)
     commit_working_tree(ROOT, clone, "current template")
     return clone
 
@@ -121,16 +130,17 @@ def test_the_changelog_records_releases_with_their_commits() -> None:
     assert len(RELEASES) >= 2
 
 
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda variant: variant.id)
 @pytest.mark.parametrize("release", [tag for tag, _ in RELEASES])
 def test_every_release_updates_to_the_current_template_like_a_fresh_copy(
-    template_repo: Path, tmp_path: Path, release: str
+    template_repo: Path, tmp_path: Path, release: str, variant: Variant
 ) -> None:
-    project = generate(template_repo, tmp_path / "updated", release)
+    project = generate(template_repo, tmp_path / "updated", release, **variant.answers)
 
     update(project)
 
     assert unresolved(project) == []
-    fresh = generate(template_repo, tmp_path / "fresh", "HEAD")
+    fresh = generate(template_repo, tmp_path / "fresh", "HEAD", **variant.answers)
     assert tree(project) == tree(fresh)
 
 
