@@ -257,14 +257,18 @@ def test_compose_file_is_valid_and_waits_for_a_healthy_redis(
 WORKFLOWS = ("pipeline.yaml", "template-update.yaml")
 
 
-def workflow_of(project: Path, name: str = "pipeline.yaml") -> dict[str, Any]:
+def workflow_of(project: Path, name: str = "pipeline.yaml") -> dict[Any, Any]:
     workflows = sorted(path.name for path in (project / ".github/workflows").iterdir())
     assert workflows == sorted(WORKFLOWS)
-    return yaml.safe_load((project / ".github" / "workflows" / name).read_text())
+    workflow: dict[Any, Any] = yaml.safe_load(
+        (project / ".github" / "workflows" / name).read_text()
+    )
+    return workflow
 
 
 def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return job["steps"]
+    steps: list[dict[str, Any]] = job["steps"]
+    return steps
 
 
 @pytest.mark.parametrize("variant", by_variant(VARIANTS))
