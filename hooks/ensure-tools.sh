@@ -19,21 +19,42 @@ ensure_uv() {
     command -v uv >/dev/null 2>&1 || die "uv was installed but is not on PATH"
 }
 
-ensure_redis_server() {
-    command -v redis-server >/dev/null 2>&1 && return
-    echo "redis-server not found: installing Debian's redis-server" >&2
+# apt_install PACKAGE...: install Debian packages, as root or through sudo.
+apt_install() {
+    echo "installing Debian's $*" >&2
     local sudo=()
     if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 || die "redis-server is missing and installing it needs root; install redis-server and retry"
+        command -v sudo >/dev/null 2>&1 || die "$* missing and installing needs root; install $* and retry"
         sudo=(sudo)
     fi
-    command -v apt-get >/dev/null 2>&1 || die "redis-server is missing and this system has no apt-get; install redis-server and retry"
+    command -v apt-get >/dev/null 2>&1 || die "$* missing and this system has no apt-get; install $* and retry"
     if ! { "${sudo[@]}" apt-get update -qq >/dev/null &&
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq redis-server >/dev/null; }; then
-        die "could not install redis-server with apt-get"
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null; }; then
+        die "could not install $* with apt-get"
     fi
+}
+
+ensure_redis_server() {
+    command -v redis-server >/dev/null 2>&1 && return
+    apt_install redis-server
     # Only the binary is needed: the tests start their own servers on free ports.
     if command -v systemctl >/dev/null 2>&1; then
-        "${sudo[@]}" systemctl disable --now redis-server >/dev/null 2>&1 || true
+        systemctl disable --now redis-server >/dev/null 2>&1 || true
     fi
+}
+
+ensure_container_tools() {
+    # tests/test_container.py builds the generated Dockerfile with buildah, makes its
+    # stand-in base image with debootstrap, and runs the image with unshare and mount.
+    local missing=()
+    command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+    command -v mount >/dev/null 2>&1 || missing+=(mount)
+    [ "${#missing[@]}" -eq 0 ] && return
+    apt_install "${missing[@]}"
+    local tool
+    for tool in buildah debootstrap unshare mount; do
+        command -v "$tool" >/dev/null 2>&1 || die "$tool was installed but is not on PATH"
+    done
 }
