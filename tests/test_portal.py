@@ -405,6 +405,9 @@ def test_backstage_parameters_match_the_schema() -> None:
             assert properties[name]["enumNames"] == labels, name
 
 
+CHANGELOG = (ROOT / "CHANGELOG.md").read_text()
+
+
 def test_backstage_steps_generate_a_pinned_version_then_publish_and_register() -> None:
     steps = backstage_template()["spec"]["steps"]
 
@@ -414,7 +417,10 @@ def test_backstage_steps_generate_a_pinned_version_then_publish_and_register() -
         "catalog:register",
     ]
     generate_step = steps[0]["input"]
-    assert re.fullmatch(r"v\d+\.\d+\.\d+", generate_step["vcsRef"])
+    # Portals generate from the newest release recorded in CHANGELOG.md.
+    latest_release = re.search(r"^## (v\d+\.\d+\.\d+) — commit ", CHANGELOG, re.M)
+    assert latest_release is not None
+    assert generate_step["vcsRef"] == latest_release.group(1)
     assert generate_step["answersFile"] == COPIER_YML["_answers_file"]
     assert generate_step["values"] == {
         name: f"${{{{ parameters.{name} }}}}" for name in QUESTIONS
