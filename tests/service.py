@@ -5,12 +5,32 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx2
 
 from .support import PACKAGE, uv_environment
+
+
+def wait_until_live(
+    process: subprocess.Popen[bytes],
+    url: str,
+    output: Callable[[], str],
+    timeout: float,
+) -> None:
+    """Poll `/health/live` until it answers 200, or fail with the process output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"exited {process.returncode}\n{output()}")
+        try:
+            if httpx2.get(f"{url}/health/live", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"no answer within {timeout} s\n{output()}")
 
 
 class Service:
@@ -49,20 +69,8 @@ class Service:
                 stderr=stderr,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"service exited {self.process.returncode}\n{self.output()}"
-                )
-            try:
-                if httpx2.get(f"{self.url}/health/live", timeout=1).status_code == 200:
-                    return self
-            except httpx2.TransportError:
-                time.sleep(0.1)
-        raise AssertionError(
-            f"service did not answer within {timeout} s\n{self.output()}"
-        )
+        wait_until_live(self.process, self.url, self.output, timeout)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> tuple[int, float]:
         """Send a signal; return the exit code and the seconds it took to exit."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +64,13 @@ VARIANTS = [
     )
 ]
 PACKAGE = "order_service"
+
+
+def by_variant(variants: list[Variant]) -> list[Any]:
+    """Parameters with one xdist group per variant: its project is installed once."""
+    return [
+        pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants
+    ]
 
 
 def uv_environment() -> dict[str, str]:

@@ -28,6 +28,7 @@ import httpx2
 import pytest
 
 from .conftest import Projects, RedisServer, free_port
+from .service import wait_until_live
 from .support import PACKAGE, Variant, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("container")]
@@ -457,20 +458,8 @@ class Container:
                 stderr=stderr,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"container exited {self.process.returncode}\n{self.output()}"
-                )
-            try:
-                if httpx2.get(f"{self.url}/health/live", timeout=1).status_code == 200:
-                    return self
-            except httpx2.TransportError:
-                time.sleep(0.2)
-        raise AssertionError(
-            f"container did not answer within {timeout} s\n{self.output()}"
-        )
+        wait_until_live(self.process, self.url, self.output, timeout)
+        return self
 
     def init_pid(self) -> int:
         """The host's PID of the container's first process (the unshare's child)."""

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from .conftest import Projects
-from .support import PACKAGE, VARIANTS, Variant, run
+from .support import PACKAGE, VARIANTS, Variant, by_variant, run
 
 # The validators are installed beside the interpreter running the suite.
 TOOLS = Path(sys.executable).parent
@@ -46,13 +46,6 @@ YAMLLINT_CONFIG = json.dumps(
         },
     }
 )
-
-
-def by_variant(variants: list[Variant]) -> list[Any]:
-    # One xdist group per variant, as in test_variants.py: rendered once per worker.
-    return [
-        pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants
-    ]
 
 
 def tool(name: str) -> Path:

@@ -16,9 +16,8 @@ import pytest
 import yaml
 
 from .conftest import Projects
-from .support import COPIER_YML, ROOT, VARIANTS, Variant
+from .support import COPIER_YML, ROOT, VARIANTS, Variant, by_variant
 from .test_questions import ACCEPTED_EDGES, REJECTED
-from .test_variants import by_variant
 
 PORTAL = ROOT / "portal"
 SCHEMA_FILE = PORTAL / "questions.schema.json"

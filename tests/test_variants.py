@@ -13,6 +13,7 @@ from .support import (
     RUNTIME_PYTHON,
     VARIANTS,
     Variant,
+    by_variant,
     project_files,
     run,
     uv_environment,
@@ -33,13 +34,6 @@ SESSION_FILES = (
     "tests/test_redis_integration.py",
     "tests/test_visits.py",
 )
-
-
-def by_variant(variants: list[Variant]) -> list[object]:
-    # One xdist group per variant: its project is rendered and installed once.
-    return [
-        pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants
-    ]
 
 
 def text_of(project: Path) -> dict[str, str]:
