@@ -33,20 +33,52 @@ def wait_until_live(
     raise AssertionError(f"no answer within {timeout} s\n{output()}")
 
 
-class Service:
-    """Starts the real server on a free port and keeps what it writes."""
+class ServerProcess:
+    """A server started as a subprocess on the port in its environment; its output is
+    kept in files."""
 
-    def __init__(self, project: Path, logs: Path, port: int, **settings: str) -> None:
-        self.project = project
-        self.port = port
-        self.env = uv_environment() | {"PORT": str(port)} | settings
-        self.stdout_path = logs / f"service-{port}.stdout"
-        self.stderr_path = logs / f"service-{port}.stderr"
+    def __init__(self, name: str, logs: Path, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = int(env["PORT"])
+        self.stdout_path = logs / f"{name}-{self.port}.stdout"
+        self.stderr_path = logs / f"{name}-{self.port}.stderr"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def launch(self, command: list[str], cwd: Path, timeout: float) -> None:
+        """Start the command in its own session, and wait until it is live."""
+        with (
+            self.stdout_path.open("wb") as stdout,
+            self.stderr_path.open("wb") as stderr,
+        ):
+            self.process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=self.env,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        wait_until_live(self.process, self.url, self.output, timeout)
+
+    def output(self) -> str:
+        return (
+            f"--- stdout ---\n{self.stdout_path.read_text()}"
+            f"--- stderr ---\n{self.stderr_path.read_text()}"
+        )
+
+
+class Service(ServerProcess):
+    """`python -m <package>` of a generated project, on a free port."""
+
+    def __init__(self, project: Path, logs: Path, port: int, **settings: str) -> None:
+        self.project = project
+        super().__init__(
+            "service", logs, uv_environment() | {"PORT": str(port)} | settings
+        )
 
     def command(self, *arguments: str) -> list[str]:
         return [
@@ -57,19 +89,7 @@ class Service:
         ]
 
     def start(self, timeout: float = 30) -> "Service":
-        with (
-            self.stdout_path.open("wb") as stdout,
-            self.stderr_path.open("wb") as stderr,
-        ):
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=self.project,
-                env=self.env,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        wait_until_live(self.process, self.url, self.output, timeout)
+        self.launch(self.command(), self.project, timeout)
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> tuple[int, float]:
@@ -85,12 +105,6 @@ class Service:
             # The whole group: workers must not outlive a failed test.
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-
-    def output(self) -> str:
-        return (
-            f"--- stdout ---\n{self.stdout_path.read_text()}"
-            f"--- stderr ---\n{self.stderr_path.read_text()}"
-        )
 
     def log_lines(self) -> list[dict[str, Any]]:
         """Every stdout line, parsed: fails if one is not a JSON object."""

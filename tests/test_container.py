@@ -28,7 +28,7 @@ import httpx2
 import pytest
 
 from .conftest import Projects, RedisServer, free_port
-from .service import wait_until_live
+from .service import ServerProcess
 from .support import PACKAGE, Variant, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("container")]
@@ -429,36 +429,18 @@ def container_env(image: Image, **settings: str) -> dict[str, str]:
     return env | settings
 
 
-class Container:
+class Container(ServerProcess):
+    """The image's CMD, run from its mounted root as PID 1 of a new PID namespace."""
+
     def __init__(
         self, image: Image, root: Path, logs: Path, env: dict[str, str]
     ) -> None:
         self.image = image
         self.root = root
-        self.env = env
-        self.port = int(env["PORT"])
-        self.stdout_path = logs / f"container-{self.port}.stdout"
-        self.stderr_path = logs / f"container-{self.port}.stderr"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__("container", logs, env)
 
     def start(self, timeout: float = 30) -> "Container":
-        with (
-            self.stdout_path.open("wb") as stdout,
-            self.stderr_path.open("wb") as stderr,
-        ):
-            self.process = subprocess.Popen(
-                container_command(self.image, self.root),
-                cwd="/",
-                env=self.env,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        wait_until_live(self.process, self.url, self.output, timeout)
+        self.launch(container_command(self.image, self.root), Path("/"), timeout)
         return self
 
     def init_pid(self) -> int:
@@ -483,12 +465,6 @@ class Container:
             # --kill-child takes the container's PID 1, and with it the namespace.
             self.process.kill()
             self.process.wait(timeout=10)
-
-    def output(self) -> str:
-        return (
-            f"--- stdout ---\n{self.stdout_path.read_text()}"
-            f"--- stderr ---\n{self.stderr_path.read_text()}"
-        )
 
 
 def status_fields(pid: int) -> dict[str, list[str]]:
