@@ -29,6 +29,7 @@ FRAMEWORK_WORDS = {
 SESSION_WORDS = ("redis", "session", "visits")
 SESSION_FILES = (
     f"src/{PACKAGE}/redis_client.py",
+    f"src/{PACKAGE}/session_store.py",
     f"src/{PACKAGE}/sessions.py",
     f"src/{PACKAGE}/visits.py",
     "tests/test_redis_integration.py",
