@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ PINNED_USES = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 VALUE_OF_A_SECRET = re.compile(
     r"(?im)^\s*-?\s*(secret_key|redis_url|password|token)\s*[=:]"
 )
+# The slug Copier derives from Variant.answers' project name.
+SERVICE_SLUG = "order-service"
 DIGEST_IMAGE = "ghcr.io/example/order-service@sha256:" + "0" * 64
 YAMLLINT_CONFIG = json.dumps(
     {
@@ -236,12 +239,58 @@ def test_compose_file_is_valid_and_waits_for_a_healthy_redis(
     if variant.redis_sessions:
         redis = services["redis"]
         assert re.fullmatch(r"redis:\d+\.\d+[\w.-]*", redis["image"]), redis["image"]
-        assert redis["healthcheck"]["test"]
         assert "ports" not in redis
         assert app["depends_on"] == {"redis": {"condition": "service_healthy"}}
     else:
         assert set(services) == {"app"}
         assert "depends_on" not in app
+
+
+def acl_users(command: list[str]) -> dict[str, list[str]]:
+    """The rules of each `--user <name> <rule>...` option of a redis-server command."""
+    options: list[list[str]] = []
+    for argument in command[1:]:
+        if argument.startswith("--"):
+            options.append([argument])
+        else:
+            options[-1].append(argument)
+    return {name: rules for option, name, *rules in options if option == "--user"}
+
+
+@pytest.mark.parametrize(
+    "variant", by_variant([v for v in VARIANTS if v.redis_sessions])
+)
+def test_compose_redis_grants_the_app_only_its_keys_and_commands(
+    projects: Projects, variant: Variant
+) -> None:
+    services = yaml.safe_load(
+        (projects.rendered(variant) / "compose.yaml").read_text()
+    )["services"]
+    redis = services["redis"]
+
+    assert redis["command"][0] == "redis-server"
+    users = acl_users(redis["command"])
+    assert set(users) == {"default", SERVICE_SLUG}
+    assert users["default"] == ["off"]
+    rules = users[SERVICE_SLUG]
+    assert rules[0] == "on"
+    [password] = [rule[1:] for rule in rules if rule.startswith(">")]
+    assert password == "local-development-only"
+    assert [rule for rule in rules if rule.startswith("~")] == [f"~{SERVICE_SLUG}:*"]
+    assert "resetchannels" in rules
+    commands = [rule for rule in rules if rule.startswith(("+", "-"))]
+    # Order matters: -@all first, then what is granted back.
+    assert commands[0] == "-@all"
+    assert sorted(commands[1:]) == ["+del", "+get", "+ping", "+set"]
+    assert services["app"]["environment"]["REDIS_URL"] == (
+        f"redis://{SERVICE_SLUG}:{password}@redis:6379/0"
+    )
+    # The healthcheck logs in as the app does, and fails on an error reply.
+    healthcheck = redis["healthcheck"]["test"]
+    assert healthcheck[:2] == ["CMD", "redis-cli"]
+    assert "-e" in healthcheck
+    assert f"--user {SERVICE_SLUG} --pass {password} " in " ".join(healthcheck)
+    assert healthcheck[-1] == "ping"
 
 
 # --- pipeline ---------------------------------------------------------------------
@@ -464,6 +513,7 @@ def test_overlay_renders_objects_valid_for_kubernetes(
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "CronJob",
+        "NetworkPolicy",
     }
 
 
@@ -501,6 +551,75 @@ def test_overlay_runs_the_pinned_digest_safely(
         environment["GRACEFUL_TIMEOUT"]
     )
     assert pod["terminationGracePeriodSeconds"] > shutdown
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a Kubernetes label selector matches a set of labels."""
+    matched: bool = selector.get("matchLabels", {}).items() <= labels.items()
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values", [])
+        matched &= {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+    return matched
+
+
+def namespace_peer(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def assert_network_policy_confines(
+    policy: dict[str, Any], kinds: dict[str, list[dict[str, Any]]], sessions: bool
+) -> None:
+    """The policy isolates every pod the service runs, in both directions, and opens
+    only the service's port to the ingress and monitoring namespaces, DNS, and Redis
+    when there are sessions."""
+    spec = policy["spec"]
+    (deployment,) = kinds["Deployment"]
+    (cronjob,) = kinds["CronJob"]
+    pods = [
+        deployment["spec"]["template"],
+        cronjob["spec"]["jobTemplate"]["spec"]["template"],
+    ]
+    for pod in pods:
+        assert selects(spec["podSelector"], pod["metadata"]["labels"]), pod
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (http,) = (port for port in container["ports"] if port["name"] == "http")
+    (ingress,) = spec["ingress"]
+    assert ingress.get("ports") == [{"protocol": "TCP", "port": http["containerPort"]}]
+    assert ingress.get("from") == [
+        namespace_peer("ingress-nginx"),
+        namespace_peer("monitoring"),
+    ]
+
+    dns_peer = namespace_peer("kube-system") | {
+        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}
+    }
+    allowed: dict[tuple[str, int], list[dict[str, Any]] | None] = {}
+    for rule in spec["egress"]:
+        # A rule without ports would open every port of its destinations.
+        assert rule.get("ports"), rule
+        for port in rule["ports"]:
+            allowed[port.get("protocol", "TCP"), port["port"]] = rule.get("to")
+    redis = {("TCP", 6379): None, ("TCP", 6380): None} if sessions else {}
+    assert allowed == {("UDP", 53): [dns_peer], ("TCP", 53): [dns_peer]} | redis
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_network_policy_confines_the_pods_to_what_the_service_needs(
+    projects: Projects, variant: Variant, overlay: str, tmp_path: Path
+) -> None:
+    kinds = by_kind(render_overlay(projects.rendered(variant), overlay, tmp_path))
+
+    (policy,) = kinds["NetworkPolicy"]
+    assert_network_policy_confines(policy, kinds, variant.redis_sessions)
 
 
 @pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
@@ -618,6 +737,59 @@ def test_kubernetes_schemas_reject_an_unknown_field() -> None:
         kubernetes_validate.validate(
             deployment, kubernetes_validate.latest_version(), strict=True
         )
+
+
+NetworkPolicyBreakage = Callable[[dict[str, Any]], object]
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        pytest.param(
+            lambda spec: spec.update(policyTypes=["Ingress"]), id="egress-not-isolated"
+        ),
+        pytest.param(
+            lambda spec: spec["ingress"][0].pop("from"), id="ingress-from-anywhere"
+        ),
+        pytest.param(
+            lambda spec: spec["ingress"][0].pop("ports"), id="ingress-to-every-port"
+        ),
+        pytest.param(lambda spec: spec["egress"][0].pop("to"), id="dns-to-anywhere"),
+        pytest.param(lambda spec: spec["egress"].append({}), id="egress-to-anything"),
+        pytest.param(lambda spec: spec["egress"].pop(), id="redis-blocked"),
+        pytest.param(
+            lambda spec: spec.update(
+                podSelector={
+                    "matchExpressions": [
+                        {
+                            "key": "app.kubernetes.io/component",
+                            "operator": "DoesNotExist",
+                        }
+                    ]
+                }
+            ),
+            id="admin-job-left-out",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "variant",
+    by_variant([v for v in KUBERNETES_VARIANTS if v.redis_sessions][:1]),
+)
+def test_network_policy_check_catches_a_broken_policy(
+    projects: Projects,
+    variant: Variant,
+    breakage: NetworkPolicyBreakage,
+    tmp_path: Path,
+) -> None:
+    kinds = by_kind(render_overlay(projects.rendered(variant), "production", tmp_path))
+    (policy,) = kinds["NetworkPolicy"]
+    assert_network_policy_confines(policy, kinds, sessions=True)
+
+    breakage(policy["spec"])
+
+    with pytest.raises(AssertionError):
+        assert_network_policy_confines(policy, kinds, sessions=True)
 
 
 @pytest.mark.parametrize(
