@@ -2,10 +2,13 @@
 
 import shutil
 import socket
+import ssl
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from pytest_copie.plugin import Copie
@@ -55,50 +58,99 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer:
-    """A real redis-server on its own port, without persistence."""
+@dataclass(frozen=True)
+class ServerCertificate:
+    """A TLS certificate and its key, and the certificate of the CA that signed it."""
 
-    def __init__(self, workdir: Path) -> None:
+    certificate: Path
+    key: Path
+    authority: Path
+
+
+class RedisServer:
+    """A real redis-server on its own port, without persistence.
+
+    `arguments` go on its command line as they are (an ACL's `--user` options, say).
+    With `tls`, it answers only TLS on its port, and trusts clients without a
+    certificate.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        arguments: Sequence[str] = (),
+        tls: ServerCertificate | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.arguments = list(arguments)
+        self.tls = tls
         self.port = free_port()
+        self.log = workdir / "redis-server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return self.url_trusting(self.tls.authority)
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def url_trusting(self, authority: Path) -> str:
+        """The TLS server's URL for a client that verifies it against `authority`."""
+        assert self.tls is not None, "only a TLS server has a rediss:// URL"
+        return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={quote(str(authority))}"
 
     def start(self) -> None:
         executable = shutil.which("redis-server")
         assert executable, "redis-server is not on PATH: run the README's test command"
-        self.process = subprocess.Popen(
-            [
-                executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        if self.tls is None:
+            listener = ["--port", str(self.port)]
+        else:
+            listener = [
+                *("--port", "0", "--tls-port", str(self.port)),
+                *("--tls-cert-file", str(self.tls.certificate)),
+                *("--tls-key-file", str(self.tls.key)),
+                *("--tls-ca-cert-file", str(self.tls.authority)),
+                *("--tls-auth-clients", "no"),
+            ]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    executable,
+                    *listener,
+                    *("--bind", "127.0.0.1"),
+                    *("--save", ""),
+                    *("--appendonly", "no"),
+                    *("--dir", str(self.workdir)),
+                    *self.arguments,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                with socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.5
-                ) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
+                if self._answers_ping():
+                    return
             except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"redis-server did not answer on port {self.port}")
+                pass
+            time.sleep(0.05)
+        raise AssertionError(
+            f"redis-server did not answer on port {self.port}\n{self.log.read_text()}"
+        )
+
+    def _answers_ping(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            if self.tls is None:
+                return self._ping(sock)
+            context = ssl.create_default_context(cafile=self.tls.authority)
+            with context.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+                return self._ping(tls)
+
+    @staticmethod
+    def _ping(sock: socket.socket) -> bool:
+        sock.sendall(b"PING\r\n")
+        # An ACL that turns the default user off answers NOAUTH: it is up all the same.
+        return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
 
     def stop(self) -> None:
         if self.process is not None:
@@ -113,6 +165,26 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Starts redis-servers for one test (with `RedisServer`'s `arguments` and `tls`),
+    and stops them after it."""
+    started: list[RedisServer] = []
+
+    def start(
+        arguments: Sequence[str] = (), tls: ServerCertificate | None = None
+    ) -> RedisServer:
+        workdir = tmp_path / f"redis-{len(started)}"
+        workdir.mkdir()
+        started.append(RedisServer(workdir, arguments, tls))
+        started[-1].start()
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

@@ -1,16 +1,27 @@
 """Generated services run as their production process, against a real Redis."""
 
+import json
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
+import yaml
 
-from .conftest import Projects, RedisServer, free_port
+from .conftest import Projects, RedisServer, ServerCertificate, free_port
 from .service import Service
-from .support import DEPLOY_TARGETS, FRAMEWORKS, Variant, run, uv_environment
+from .support import (
+    DEPLOY_TARGETS,
+    FRAMEWORKS,
+    Variant,
+    by_variant,
+    run,
+    uv_environment,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +31,16 @@ RUNTIME_VARIANTS = [
     for sessions in (True, False)
     for variant in [Variant(framework, sessions, DEPLOY_TARGETS[0])]
 ]
+SESSION_VARIANTS = by_variant(
+    [Variant(framework, True, DEPLOY_TARGETS[0]) for framework in FRAMEWORKS]
+)
 REQUEST_ID = "runtime-test-0001"
 # Default DRAIN_SECONDS + GRACEFUL_TIMEOUT, and a margin.
 SHUTDOWN_BUDGET_SECONDS = 5 + 20 + 5
 STRONG_SECRET = "x" * 48
 
 ServiceFactory = Callable[..., Service]
+RedisFactory = Callable[..., RedisServer]
 
 
 @pytest.fixture
@@ -149,3 +164,195 @@ def test_check_command_verifies_the_backing_services(
             command, cwd=project, env=unreachable, capture_output=True, timeout=30
         )
         assert failed.returncode == 1
+
+
+def visits_and_readiness(running: Service) -> tuple[list[Any], httpx2.Response]:
+    """Two /visits calls by one client (its cookie jar carries the session), then
+    readiness."""
+    with httpx2.Client(base_url=running.url, timeout=5) as client:
+        visits = [client.get("/visits").json() for _ in range(2)]
+        ready = client.get("/health/ready")
+    return visits, ready
+
+
+# --- Redis with the compose file's ACL ----------------------------------------------
+
+
+def acl_options(command: list[str]) -> list[str]:
+    """The `--user` options of a redis-server command line, as written."""
+    options: list[list[str]] = []
+    for argument in command[1:]:
+        if argument.startswith("--"):
+            options.append([])
+        options[-1].append(argument)
+    return [
+        argument for option in options if option[0] == "--user" for argument in option
+    ]
+
+
+# Runs on the service's own interpreter: the suite's has no redis-py.
+ACL_PROBE = """
+import json, sys
+from redis import Redis
+from redis.exceptions import RedisError
+
+def outcome(url, *command):
+    try:
+        Redis.from_url(url).execute_command(*command)
+    except RedisError as error:
+        return type(error).__name__
+    return "ok"
+
+url, anonymous, own_key, other_key = sys.argv[1:]
+print(json.dumps({
+    "SET own key": outcome(url, "SET", own_key, "1", "EX", "60"),
+    "SET other key": outcome(url, "SET", other_key, "1"),
+    "KEYS": outcome(url, "KEYS", "*"),
+    "FLUSHALL": outcome(url, "FLUSHALL"),
+    "PING without a user": outcome(anonymous, "PING"),
+}))
+"""
+
+
+@pytest.mark.parametrize("variant", SESSION_VARIANTS)
+def test_sessions_work_within_the_redis_acl_of_the_compose_file(
+    projects: Projects,
+    service: ServiceFactory,
+    start_redis: RedisFactory,
+    variant: Variant,
+) -> None:
+    project = projects.synced(variant)
+    compose = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+    redis = start_redis(acl_options(compose["redis"]["command"]))
+    # The app's credentials from compose, for the local server instead of `redis`.
+    compose_url = urlsplit(compose["app"]["environment"]["REDIS_URL"])
+    user, password = compose_url.username, compose_url.password
+    assert user, compose_url
+    assert password, compose_url
+    url = compose_url._replace(
+        netloc=f"{user}:{password}@127.0.0.1:{redis.port}"
+    ).geturl()
+    running = service(variant, REDIS_URL=url)
+
+    visits, ready = visits_and_readiness(running)
+    # Exits 0 only when Redis answers the ping, as the admin Job's `check` does.
+    run(
+        running.command("check"),
+        cwd=project,
+        env=running.env | {"APP_ENV": "production", "SECRET_KEY": STRONG_SECRET},
+    )
+    probe = run(
+        [
+            project / ".venv" / "bin" / "python",
+            *("-c", ACL_PROBE),
+            *(url, redis.url, f"{user}:acl-probe", f"not-{user}:acl-probe"),
+        ],
+        cwd=project,
+    )
+
+    assert visits == [{"visits": 1}, {"visits": 2}], running.output()
+    assert ready.status_code == 200, ready.text
+    assert json.loads(probe.stdout) == {
+        "SET own key": "ok",
+        "SET other key": "NoPermissionError",
+        "KEYS": "NoPermissionError",
+        "FLUSHALL": "NoPermissionError",
+        "PING without a user": "AuthenticationError",
+    }
+
+
+# --- Redis over TLS ---------------------------------------------------------------
+
+
+def issue_certificate(directory: Path) -> ServerCertificate:
+    """A throwaway CA, and a certificate it signs for 127.0.0.1, made with openssl.
+
+    The extensions are the ones Python's strict verification (the default from 3.13)
+    requires; clients check an address against an IP subject alternative name.
+    """
+    directory.mkdir(parents=True)
+    (directory / "redis.ext").write_text(
+        "subjectAltName = IP:127.0.0.1\n"
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth\n"
+        "subjectKeyIdentifier = hash\n"
+        "authorityKeyIdentifier = keyid\n"
+    )
+    # `req` makes a new unencrypted P-256 key, and a certificate request for it, or
+    # with -x509 a self-signed certificate.
+    request = [
+        *("openssl", "req", "-noenc"),
+        *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+    ]
+    authority = [
+        *(*request, "-x509", "-days", "1", "-subj", "/CN=Throwaway test CA"),
+        *("-addext", "basicConstraints=critical,CA:TRUE"),
+        *("-addext", "keyUsage=critical,keyCertSign,cRLSign"),
+        *("-keyout", "ca.key", "-out", "ca.crt"),
+    ]
+    server = [
+        *(*request, "-subj", "/CN=127.0.0.1"),
+        *("-keyout", "redis.key", "-out", "redis.csr"),
+    ]
+    signed = [
+        *("openssl", "x509", "-req", "-in", "redis.csr", "-days", "1"),
+        *("-CA", "ca.crt", "-CAkey", "ca.key", "-extfile", "redis.ext"),
+        *("-out", "redis.crt"),
+    ]
+    for command in (authority, server, signed):
+        run(command, cwd=directory)
+    return ServerCertificate(
+        certificate=directory / "redis.crt",
+        key=directory / "redis.key",
+        authority=directory / "ca.crt",
+    )
+
+
+@pytest.mark.parametrize("variant", SESSION_VARIANTS)
+def test_sessions_and_readiness_work_over_tls(
+    service: ServiceFactory,
+    start_redis: RedisFactory,
+    variant: Variant,
+    tmp_path: Path,
+) -> None:
+    redis = start_redis(tls=issue_certificate(tmp_path / "tls"))
+    running = service(variant, REDIS_URL=redis.url)
+
+    visits, ready = visits_and_readiness(running)
+
+    assert visits == [{"visits": 1}, {"visits": 2}], running.output()
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["redis:responseTime"][0]["status"] == "pass"
+
+
+@pytest.mark.parametrize("variant", SESSION_VARIANTS)
+def test_a_redis_certificate_from_another_ca_fails_readiness_not_the_service(
+    service: ServiceFactory,
+    start_redis: RedisFactory,
+    variant: Variant,
+    tmp_path: Path,
+) -> None:
+    redis = start_redis(tls=issue_certificate(tmp_path / "tls"))
+    stranger = issue_certificate(tmp_path / "another-ca").authority
+    running = service(variant, REDIS_URL=redis.url_trusting(stranger))
+
+    with httpx2.Client(base_url=running.url, timeout=5) as client:
+        ready = client.get("/health/ready")
+        visits = client.get("/visits")
+        live = client.get("/health/live")
+    still_running = running.process is not None and running.process.poll() is None
+    exit_code, _ = running.stop(signal.SIGTERM, timeout=SHUTDOWN_BUDGET_SECONDS)
+
+    assert ready.status_code == 503
+    [redis_check] = ready.json()["checks"]["redis:responseTime"]
+    assert redis_check["status"] == "fail"
+    # The reason is logged, not published in the health body.
+    assert any(
+        "CERTIFICATE_VERIFY_FAILED" in json.dumps(line) for line in running.log_lines()
+    ), running.output()
+    assert visits.status_code == 503
+    assert visits.headers["content-type"].startswith("application/json")
+    assert live.status_code == 200
+    assert still_running
+    assert exit_code == 0, running.output()
