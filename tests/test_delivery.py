@@ -297,11 +297,16 @@ def test_compose_redis_grants_the_app_only_its_keys_and_commands(
 
 
 WORKFLOWS = ("pipeline.yaml", "template-update.yaml")
+# The reusable release and run job, present when the pipeline deploys.
+DEPLOY_WORKFLOW = "deploy.yaml"
+
+
+def workflows_of(project: Path) -> list[str]:
+    return sorted(path.name for path in (project / ".github/workflows").iterdir())
 
 
 def workflow_of(project: Path, name: str = "pipeline.yaml") -> dict[Any, Any]:
-    workflows = sorted(path.name for path in (project / ".github/workflows").iterdir())
-    assert workflows == sorted(WORKFLOWS)
+    assert set(workflows_of(project)) - {DEPLOY_WORKFLOW} == set(WORKFLOWS)
     workflow: dict[Any, Any] = yaml.safe_load(
         (project / ".github" / "workflows" / name).read_text()
     )
@@ -321,7 +326,7 @@ def test_github_files_pass_their_schemas_yamllint_and_zizmor(
     checks = [
         *(
             ("vendor.github-workflows", f".github/workflows/{name}")
-            for name in WORKFLOWS
+            for name in workflows_of(project)
         ),
         ("vendor.dependabot", ".github/dependabot.yml"),
     ]
@@ -366,19 +371,23 @@ def test_pipeline_builds_releases_and_runs_one_digest(
         return
 
     assert set(jobs) == {"build", "release", "run"}
-    assert jobs["release"]["environment"] == "staging"
-    assert jobs["run"]["environment"] == "production"
     assert set(jobs["run"]["needs"]) == {"build", "release"}
-    for name, overlay in (("release", "staging"), ("run", "production")):
-        steps = steps_of(jobs[name])
-        deploy = next(
-            s for s in steps if "kustomize edit set image" in s.get("run", "")
-        )
-        assert deploy["working-directory"] == f"deploy/overlays/{overlay}"
-        assert "needs.build.outputs.digest" in deploy["env"]["IMAGE"]
-        assert "kubectl apply -k ." in deploy["run"]
-        rollout = next(s for s in steps if "kubectl rollout status" in s.get("run", ""))
-        assert "--timeout=" in rollout["run"]
+    # Both deployments are one reusable job, called with the digest build pushed.
+    for name, environment in (("release", "staging"), ("run", "production")):
+        assert jobs[name]["uses"] == f"$/.github/workflows/{DEPLOY_WORKFLOW}"
+        assert jobs[name]["with"]["environment"] == environment
+        assert "needs.build.outputs.digest" in jobs[name]["with"]["image"]
+    deploy_workflow = workflow_of(projects.rendered(variant), DEPLOY_WORKFLOW)
+    assert set(deploy_workflow[True]) == {"workflow_call"}
+    [deploy_job] = deploy_workflow["jobs"].values()
+    assert deploy_job["environment"] == "${{ inputs.environment }}"
+    steps = steps_of(deploy_job)
+    deploy = next(s for s in steps if "kustomize edit set image" in s.get("run", ""))
+    assert deploy["working-directory"] == "deploy/overlays/${{ inputs.environment }}"
+    assert deploy["env"]["IMAGE"] == "${{ inputs.image }}"
+    assert "kubectl apply -k ." in deploy["run"]
+    rollout = next(s for s in steps if "kubectl rollout status" in s.get("run", ""))
+    assert "--timeout=" in rollout["run"]
 
 
 @pytest.mark.parametrize("variant", by_variant(VARIANTS))
@@ -386,22 +395,29 @@ def test_pipeline_pins_actions_and_never_exposes_credentials(
     projects: Projects, variant: Variant
 ) -> None:
     project = projects.rendered(variant)
-    texts = [(project / ".github/workflows" / name).read_text() for name in WORKFLOWS]
+    texts = [
+        (project / ".github/workflows" / name).read_text()
+        for name in workflows_of(project)
+    ]
     text = "\n".join(texts)
-    steps = [
-        step
+    jobs = [
+        job
         for workflow in map(yaml.safe_load, texts)
         for job in workflow["jobs"].values()
-        for step in steps_of(job)
     ]
+    # A job either runs steps or calls this repository's own reusable workflow.
+    steps = [step for job in jobs if "steps" in job for step in steps_of(job)]
+    calls = [job["uses"] for job in jobs if "uses" in job]
 
     uses_lines = [
         line.strip().removeprefix("- ").removeprefix("uses: ")
         for line in text.splitlines()
-        if "uses:" in line
+        if "uses:" in line and not line.strip().startswith("uses: $/")
     ]
     assert uses_lines
     assert [line for line in uses_lines if not PINNED_USES.match(line)] == []
+    assert all(call.startswith("$/.github/workflows/") for call in calls), calls
+    assert bool(calls) == (variant.deploy_target == "kubernetes")
     for step in steps:
         if step.get("uses", "").startswith("actions/checkout@"):
             assert step["with"]["persist-credentials"] is False
@@ -698,16 +714,14 @@ def test_pipeline_waits_for_the_namespace_the_overlays_deploy_to(
     projects: Projects, variant: Variant, tmp_path: Path
 ) -> None:
     project = projects.rendered(variant)
-    jobs = workflow_of(project)["jobs"]
+    [deploy_job] = workflow_of(project, DEPLOY_WORKFLOW)["jobs"].values()
+    rollout = next(
+        s["run"] for s in steps_of(deploy_job) if "rollout status" in s.get("run", "")
+    )
 
-    for job, overlay in (("release", "staging"), ("run", "production")):
+    for overlay in OVERLAYS:
         objects = render_overlay(project, overlay, tmp_path / overlay)
         (deployment,) = by_kind(objects)["Deployment"]
-        rollout = next(
-            s["run"]
-            for s in steps_of(jobs[job])
-            if "rollout status" in s.get("run", "")
-        )
         name = deployment["metadata"]["name"]
         namespace = deployment["metadata"]["namespace"]
         assert f"deployment/{name} --namespace {namespace} " in rollout

@@ -6,7 +6,8 @@ from datetime import datetime
 import httpx2
 import pytest
 
-from .conftest import SECRET_IN_A_LOCAL_VARIABLE, LogLines
+from .conftest import LogLines
+from .failing import SECRET_IN_A_LOCAL_VARIABLE
 
 REQUEST_ID = "abc-123_def.456:789"
 

@@ -11,8 +11,10 @@ import structlog
 
 logger = structlog.get_logger(__name__)
 
-# Shared memory created at import, before a server forks its workers: when a master
-# process starts draining, the readiness of every worker it forked sees it.
+# Shared memory, made at import. A server that forks its workers imports this before
+# the fork, so when its master starts draining every worker sees it; a server that
+# spawns them gives each a flag of its own, and each worker drains on the signal its
+# supervisor forwards.
 _draining = multiprocessing.Value("b", 0, lock=False)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from .settings import SERVICE_NAME, Settings
+from ..settings import SERVICE_NAME, Settings
 
 # Namespaced, so services sharing one Redis never read each other's sessions.
 SESSION_KEY_PREFIX = f"{SERVICE_NAME}:session:"

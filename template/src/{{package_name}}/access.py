@@ -3,12 +3,10 @@
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from http import HTTPStatus
 
 import structlog
-{%- if redis_sessions %}
-from redis.exceptions import RedisError
-{%- endif %}
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # On every response: a browser must never guess a type from the body (MIME sniffing).
@@ -59,21 +57,28 @@ def error_body(status: int) -> dict[str, object]:
 
 
 def log_unhandled(
-    error: Exception, *, method: str, path: str
+    error: Exception,
+    *,
+    method: str,
+    path: str,
+    outages: Mapping[type[Exception], str],
 ) -> tuple[int, dict[str, object]]:
-    """Log an exception no handler took, once; return the status and body to answer."""
-{%- if redis_sessions %}
-    if isinstance(error, RedisError):
-        # An outage, not a bug: one line without a traceback, and a status that tells
-        # clients and balancers to retry elsewhere or later.
-        logger.warning(
-            "redis unavailable",
-            error=f"{type(error).__name__}: {error}",
-            method=method,
-            path=path,
-        )
-        return 503, error_body(503)
-{%- endif %}
+    """Log an exception no handler took, once; return the status and body to answer.
+
+    `outages` maps the backing services' own errors to the line that reports them
+    (BackingServices collects them): an outage is not a bug.
+    """
+    for kind, message in outages.items():
+        if isinstance(error, kind):
+            # One line without a traceback, and a status that tells clients and
+            # balancers to retry elsewhere or later.
+            logger.warning(
+                message,
+                error=f"{type(error).__name__}: {error}",
+                method=method,
+                path=path,
+            )
+            return 503, error_body(503)
     logger.error("unhandled exception", method=method, path=path, exc_info=error)
     return 500, error_body(500)
 
