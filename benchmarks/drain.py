@@ -18,11 +18,7 @@ accepted.
 
 import argparse
 import json
-import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,11 +26,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import copier
 import httpx2
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "order_service"
+from hooks.projects import DEPLOY_TARGETS, FRAMEWORKS, Variant, variant_project
+from hooks.questions import ROOT
+from hooks.servers import RedisServer, Service, free_port
+
 CLIENTS = 16
 TRAFFIC_BEFORE_SIGTERM_SECONDS = 3.0
 BALANCER_POLL_SECONDS = 0.2
@@ -71,46 +68,6 @@ class Result:
     errors: dict[str, int]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(url, timeout=1).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
-def generate(framework: str, workdir: Path) -> Path:
-    project = workdir / f"{framework}-service"
-    copier.run_copy(
-        str(ROOT),
-        project,
-        data={
-            "project_name": "Order Service",
-            "framework": framework,
-            "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
-        },
-        defaults=True,
-        vcs_ref="HEAD",
-        quiet=True,
-    )
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env |= {"UV_PYTHON": sys.executable, "UV_PYTHON_DOWNLOADS": "never"}
-    subprocess.run(
-        ["uv", "sync", "--locked", "--quiet"], cwd=project, env=env, check=True
-    )
-    return project
-
-
 def client_loop(url: str, stop: threading.Event, counts: Counts, index: int) -> None:
     paths = ("/visits", "/health/live")
     with httpx2.Client(base_url=url, timeout=30) as client:
@@ -133,41 +90,39 @@ def client_loop(url: str, stop: threading.Event, counts: Counts, index: int) -> 
                 counts.add("failed_after_accept", f"HTTP {response.status_code}")
 
 
-def run_once(project: Path, redis_url: str, framework: str, drain: float) -> Result:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {
-        "PORT": str(port),
-        "REDIS_URL": redis_url,
-        "WEB_CONCURRENCY": "2",
-        "LOG_LEVEL": "WARNING",
-        "DRAIN_SECONDS": str(drain),
-    }
-    service = subprocess.Popen(
-        [str(project / ".venv" / "bin" / "python"), "-m", PACKAGE],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
+def run_once(
+    project: Path, logs: Path, redis_url: str, framework: str, drain: float
+) -> Result:
+    service = Service(
+        project,
+        logs,
+        free_port(),
+        REDIS_URL=redis_url,
+        WEB_CONCURRENCY="2",
+        LOG_LEVEL="WARNING",
+        DRAIN_SECONDS=str(drain),
     )
     try:
-        wait_for(f"{url}/health/live")
+        service.start()
+        process = service.started
         counts = Counts()
         stop_traffic = threading.Event()
         clients = [
-            threading.Thread(target=client_loop, args=(url, stop_traffic, counts, i))
+            threading.Thread(
+                target=client_loop, args=(service.url, stop_traffic, counts, i)
+            )
             for i in range(CLIENTS)
         ]
         for thread in clients:
             thread.start()
         time.sleep(TRAFFIC_BEFORE_SIGTERM_SECONDS)
-        service.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
         sigterm_at = time.monotonic()
         readiness_failed_after = None
         # The balancer: routes traffic until readiness fails or the service is gone.
-        while service.poll() is None:
+        while process.poll() is None:
             try:
-                ready = httpx2.get(f"{url}/health/ready", timeout=1).status_code
+                ready = httpx2.get(f"{service.url}/health/ready", timeout=1).status_code
             except httpx2.TransportError:
                 ready = 0
             if ready != 200:
@@ -177,12 +132,10 @@ def run_once(project: Path, redis_url: str, framework: str, drain: float) -> Res
         stop_traffic.set()
         for thread in clients:
             thread.join()
-        exit_code = service.wait(timeout=60)
+        exit_code = process.wait(timeout=60)
         exit_after = time.monotonic() - sigterm_at
     finally:
-        if service.poll() is None:
-            os.killpg(service.pid, signal.SIGKILL)
-            service.wait()
+        service.kill()
     return Result(
         framework=framework,
         drain_seconds=drain,
@@ -205,41 +158,21 @@ def main() -> int:
         "--json", type=Path, default=ROOT / "benchmarks/results/drain.json"
     )
     args = parser.parse_args()
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        sys.exit("redis-server is not on PATH")
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
-        redis_port = free_port()
-        redis = subprocess.Popen(
-            [
-                redis_server,
-                "--port",
-                str(redis_port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-        )
+        (workdir / "redis").mkdir()
+        redis = RedisServer(workdir / "redis").start()
         try:
-            for framework in ("flask", "fastapi"):
-                project = generate(framework, workdir)
+            for framework in FRAMEWORKS:
+                variant = Variant(framework, True, DEPLOY_TARGETS[0])
+                project = variant_project(variant, workdir)
                 for drain in (5.0, 0.0):
                     results.append(
-                        run_once(
-                            project,
-                            f"redis://127.0.0.1:{redis_port}/0",
-                            framework,
-                            drain,
-                        )
+                        run_once(project, workdir, redis.url, framework, drain)
                     )
         finally:
-            redis.terminate()
-            redis.wait()
+            redis.stop()
 
     header = (
         f"{'framework':<9} {'drain s':>7} {'sent':>7} {'answered':>8} {'refused':>7} "

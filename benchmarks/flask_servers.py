@@ -73,15 +73,27 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any, ClassVar
 
-import copier
+from hooks.projects import (
+    DEPLOY_TARGETS,
+    PACKAGE,
+    Variant,
+    uv_environment,
+    variant_project,
+)
+from hooks.questions import ROOT
+from hooks.servers import (
+    HOST,
+    NotReadyError,
+    RedisServer,
+    ServerProcess,
+    free_port,
+    http_status,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PACKAGE = "order_service"
 WORKERS = 2
 THREADS = 8
 WORKER_CONNECTIONS = 1000
-HOST = "127.0.0.1"
 
 WARMUP_SECONDS = 2
 WRK_SECONDS = 5
@@ -266,43 +278,12 @@ class Round:
 # --- environment ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def uv_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    return env | {"UV_PYTHON": sys.executable, "UV_PYTHON_DOWNLOADS": "never"}
-
-
-def generate(workdir: Path) -> Path:
-    project = workdir / "flask-service"
-    copier.run_copy(
-        str(ROOT),
-        project,
-        data={
-            "project_name": "Order Service",
-            "framework": "flask",
-            "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
-        },
-        defaults=True,
-        vcs_ref="HEAD",
-        quiet=True,
-    )
-    subprocess.run(
-        ["uv", "sync", "--locked", "--quiet"], cwd=project, env=uv_env(), check=True
-    )
-    return project
-
-
 def install_extra(project: Path, package: str) -> bool:
     """Install a server into the project's venv, for this benchmark only."""
     installed = subprocess.run(
         ["uv", "pip", "install", "--quiet", "--python", ".venv/bin/python", package],
         cwd=project,
-        env=uv_env(),
+        env=uv_environment(),
         check=False,
     )
     return installed.returncode == 0
@@ -335,49 +316,13 @@ def versions(project: Path) -> dict[str, str]:
     return found
 
 
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        sys.exit("redis-server is not on PATH")
-    port = free_port()
-    redis = subprocess.Popen(
-        [
-            redis_server,
-            *("--port", str(port), "--bind", HOST),
-            *("--save", "", "--appendonly", "no"),
-        ],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((HOST, port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return redis, port
-        except OSError:
-            time.sleep(0.05)
-    redis.kill()
-    raise RuntimeError("redis-server did not start")
-
-
 # --- HTTP helpers --------------------------------------------------------------------
 
 
 def probe(port: int, path: str = "/health/live") -> tuple[bool, float]:
     """One kubelet-style probe: a fresh connection, a total budget of 1 s."""
     started = time.monotonic()
-    connection = http.client.HTTPConnection(HOST, port, timeout=PROBE_TIMEOUT_SECONDS)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        response.read()
-        ok = response.status == 200
-    except (OSError, http.client.HTTPException):
-        ok = False
-    finally:
-        connection.close()
+    ok = http_status(port, path, timeout=PROBE_TIMEOUT_SECONDS) == 200
     elapsed = time.monotonic() - started
     return ok and elapsed <= PROBE_TIMEOUT_SECONDS, elapsed
 
@@ -426,7 +371,7 @@ def session_cookie(port: int) -> str:
 # --- one server run ------------------------------------------------------------------
 
 
-class Server:
+class Server(ServerProcess):
     """One candidate, started for one scenario and stopped with SIGTERM."""
 
     # Started and not yet reaped: killed if the benchmark itself fails, since each runs
@@ -436,75 +381,52 @@ class Server:
     def __init__(
         self, candidate: Candidate, project: Path, redis_url: str, logs: Path
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.stdout = logs.with_suffix(".stdout")
-        self.stderr = logs.with_suffix(".stderr")
-        env = (
-            {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-            | {
-                "APP_ENV": "production",
-                "SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
-                "LOG_LEVEL": "info",
-                "REDIS_URL": redis_url,
-                "WEB_CONCURRENCY": str(WORKERS),
-                "PORT": str(self.port),
-            }
-            | candidate.env
+        port = free_port()
+        env = uv_environment(
+            APP_ENV="production",
+            SECRET_KEY=secrets.token_urlsafe(36),  # 48 characters
+            LOG_LEVEL="info",
+            REDIS_URL=redis_url,
+            WEB_CONCURRENCY=str(WORKERS),
+            PORT=str(port),
+            **candidate.env,
         )
+        super().__init__(logs.name, logs.parent, env)
         started = time.monotonic()
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.process = subprocess.Popen(
-                candidate.command(project / ".venv" / "bin", str(self.port)),
-                cwd=project,
-                env=env,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
         Server.running.add(self)
-        self.wait_until_live()
+        try:
+            command = candidate.command(project / ".venv" / "bin", str(port))
+            self.launch(command, project, timeout=30)
+        except NotReadyError:
+            self.kill()
+            raise
         self.startup_s = round(time.monotonic() - started, 3)
 
-    def wait_until_live(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited {self.process.returncode}: {self.log_tail()}"
-                )
-            if probe(self.port)[0]:
-                return
-            time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(
-            f"/health/live did not answer 200 within {timeout} s: {self.log_tail()}"
+    def output(self) -> str:
+        logs = (
+            path.read_text(errors="replace")
+            for path in (self.stderr_path, self.stdout_path)
         )
-
-    def log_tail(self) -> str:
-        logs = (path.read_text(errors="replace") for path in (self.stderr, self.stdout))
         return " | ".join(log[-1500:] for log in logs)
 
     def kill(self) -> None:
-        # The whole group: workers can outlive a master that has exited.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        super().kill()
         Server.running.discard(self)
 
     def stop(self, scenario: str) -> Shutdown:
-        self.process.send_signal(signal.SIGTERM)
+        self.started.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         exit_code: int | None
         try:
-            exit_code = self.process.wait(timeout=SIGTERM_WAIT_SECONDS)
+            exit_code = self.started.wait(timeout=SIGTERM_WAIT_SECONDS)
         except subprocess.TimeoutExpired:
             exit_code = None
         seconds = round(time.monotonic() - sent, 3)
         # Workers that outlive their master would skew the next run.
         self.kill()
-        lines = self.stdout.read_text(errors="replace").splitlines()
+        lines = self.stdout_path.read_text(errors="replace").splitlines()
         not_json = [line for line in lines if not is_json_object(line)]
+        stderr = self.stderr_path.read_text(errors="replace")
         return Shutdown(
             scenario=scenario,
             exit_code=exit_code,
@@ -512,7 +434,7 @@ class Server:
             stdout_lines=len(lines),
             stdout_json_lines=len(lines) - len(not_json),
             stdout_example_not_json=not_json[0][:200] if not_json else None,
-            stderr_lines=len(self.stderr.read_text(errors="replace").splitlines()),
+            stderr_lines=len(stderr.splitlines()),
         )
 
 
@@ -679,7 +601,7 @@ def count(outcomes: list[Outcome]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def redis_freeze(server: Server, redis: subprocess.Popen[bytes]) -> Freeze:
+def redis_freeze(server: Server, redis: RedisServer) -> Freeze:
     cookie = session_cookie(server.port)
     # spawn, not fork: this process has threads, and forking them is unsafe.
     context = multiprocessing.get_context("spawn")
@@ -706,13 +628,13 @@ def redis_freeze(server: Server, redis: subprocess.Popen[bytes]) -> Freeze:
             )
         )
     )
-    redis.send_signal(signal.SIGSTOP)
+    redis.freeze()
     frozen_at = time.monotonic()
     try:
         prober.start()
         time.sleep(FREEZE_SECONDS)
     finally:
-        redis.send_signal(signal.SIGCONT)
+        redis.thaw()
     thawed_at = time.monotonic()
     prober.join()
     # Read before joining: a child blocks on exit until its queued data is read.
@@ -735,8 +657,7 @@ def run_round(
     candidate: Candidate,
     number: int,
     project: Path,
-    redis: subprocess.Popen[bytes],
-    redis_url: str,
+    redis: RedisServer,
     logs: Path,
 ) -> Round:
     result = Round(candidate=candidate.name, round=number)
@@ -747,7 +668,7 @@ def run_round(
         print(f"round {number}: {candidate.name}: {scenario} (load {load})", flush=True)
         try:
             server = Server(
-                candidate, project, redis_url, logs / f"{slug}-{number}-{scenario}"
+                candidate, project, redis.url, logs / f"{slug}-{number}-{scenario}"
             )
         except RuntimeError as error:
             result.errors.append(f"{scenario}: {error}")
@@ -769,10 +690,10 @@ def run_round(
         finally:
             if scenario == "idle-keep-alive" and result.idle_stop is not None:
                 pass  # the scenario's own SIGTERM stopped it
-            elif server.process.poll() is None:
+            elif server.started.poll() is None:
                 result.shutdowns.append(server.stop(scenario))
             else:
-                result.errors.append(f"{scenario}: exited {server.process.returncode}")
+                result.errors.append(f"{scenario}: exited {server.started.returncode}")
                 server.kill()
     return result
 
@@ -1048,7 +969,7 @@ def main() -> int:
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
-        project = generate(workdir)
+        project = variant_project(Variant("flask", True, DEPLOY_TARGETS[0]), workdir)
         candidates = []
         for candidate in CANDIDATES:
             if candidate.package is None or install_extra(project, candidate.package):
@@ -1058,22 +979,18 @@ def main() -> int:
         found = versions(project)
         logs = workdir / "logs"
         logs.mkdir()
-        redis, redis_port = start_redis(workdir)
-        redis_url = f"redis://{HOST}:{redis_port}/0"
+        (workdir / "redis").mkdir()
+        redis = RedisServer(workdir / "redis").start()
         try:
             for number in range(1, args.rounds + 1):
                 # Rotate the order, so no candidate always runs first or last.
                 shift = (number - 1) % len(candidates)
                 for candidate in candidates[shift:] + candidates[:shift]:
-                    rounds.append(
-                        run_round(candidate, number, project, redis, redis_url, logs)
-                    )
+                    rounds.append(run_round(candidate, number, project, redis, logs))
         finally:
             for server in list(Server.running):
                 server.kill()
-            redis.send_signal(signal.SIGCONT)
-            redis.terminate()
-            redis.wait()
+            redis.stop()
     baseline = [r for r in rounds if r.candidate == BASELINE]
     summaries = {
         c.name: summarise([r for r in rounds if r.candidate == c.name], baseline)

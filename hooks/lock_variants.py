@@ -2,65 +2,49 @@
 
 A service's lock depends only on its framework and on whether it has Redis sessions;
 the service's own name is filled in when Copier renders `template/uv.lock.jinja`. Run
-this after changing dependencies in `template/pyproject.toml.jinja`:
+this after changing dependencies in `template/pyproject.toml.jinja`, then
+`hooks/reserved_names.py`, which reads the locked environments:
 
     uv run python hooks/lock_variants.py
 
-It renders each combination under a placeholder name, locks it with uv against PyPI,
-and stores the lock in `template/.locks/`, which Copier never copies as such.
+It renders each dependency set under a placeholder name, locks it with uv against
+PyPI, and stores the lock in `template/.locks/`, which Copier never copies as such.
 """
 
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import copier
+from hooks.projects import DEPENDENCY_SETS, Variant, generate, run
+from hooks.questions import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LOCKS = ROOT / "template" / ".locks"
 PLACEHOLDER_SLUG = "lock-placeholder-service"
 
 
-def lock_name(framework: str, redis_sessions: bool) -> str:
-    return f"{framework}-{'sessions' if redis_sessions else 'no-sessions'}.lock"
-
-
-def lock_variant(framework: str, redis_sessions: bool, workdir: Path) -> str:
-    project = workdir / lock_name(framework, redis_sessions).removesuffix(".lock")
-    copier.run_copy(
-        str(ROOT),
-        project,
-        data={
-            "project_name": "Lock Placeholder Service",
-            "service_slug": PLACEHOLDER_SLUG,
-            "framework": framework,
-            "redis_sessions": redis_sessions,
-            "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
-        },
-        defaults=True,
-        vcs_ref="HEAD",
-        quiet=True,
-    )
+def lock_variant(variant: Variant, workdir: Path) -> str:
+    project = workdir / variant.dependency_set
+    answers = variant.answers | {
+        "project_name": "Lock Placeholder Service",
+        "service_slug": PLACEHOLDER_SLUG,
+    }
+    generate(project, answers)
     (project / "uv.lock").unlink()
-    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    env |= {"UV_PYTHON": sys.executable, "UV_PYTHON_DOWNLOADS": "never"}
-    subprocess.run(["uv", "lock", "--quiet"], cwd=project, env=env, check=True)
+    run(["uv", "lock", "--quiet"], cwd=project)
     text = (project / "uv.lock").read_text()
     assert f'name = "{PLACEHOLDER_SLUG}"' in text, "the project's own entry is missing"
     return text.replace(f'"{PLACEHOLDER_SLUG}"', '"{{ service_slug }}"')
 
 
-def main() -> None:
+def main() -> int:
     LOCKS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        for framework in ("flask", "fastapi"):
-            for redis_sessions in (True, False):
-                text = lock_variant(framework, redis_sessions, Path(scratch))
-                (LOCKS / lock_name(framework, redis_sessions)).write_text(text)
-                print(f"locked {lock_name(framework, redis_sessions)}")
+        for variant in DEPENDENCY_SETS:
+            lock = LOCKS / f"{variant.dependency_set}.lock"
+            lock.write_text(lock_variant(variant, Path(scratch)))
+            print(f"locked {lock.name}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,48 +6,51 @@
 The answers file (YAML or JSON) maps question names to answers. Everything is checked
 before anything is written, against the questions of the template at that version:
 
-- unknown keys are refused (Copier silently ignores them, so a typo would go unseen);
-- answers must have their question's type (Copier would turn `redis_sessions: "no"`
-  into true, and `python_version: 3.10` into "3.1");
-- every choice and every validator is applied by Copier itself, rendering the
-  questionnaire with `pretend=True`, which writes nothing.
+- the answers are validated with `jsonschema` against that version's
+  `portal/questions.schema.json` (read with git from the template repository): unknown
+  keys (Copier silently ignores them, so a typo would go unseen), wrong types (Copier
+  would turn `redis_sessions: "no"` into true, and `python_version: 3.10` into "3.1"),
+  choices, patterns, lengths and reserved names; answers are single lines;
+- Copier then renders the questionnaire with `pretend=True`, which writes nothing, and
+  applies its own validators to the answers and to the defaults derived from them.
 
-Each problem is printed on its own line (`error: <question>: <reason>`) on stderr.
-Exit codes: 0 generated; 1 answers or destination refused; 2 bad command line;
-3 the template could not be read or rendered.
+Only Copier's public API is used (`copier.run_copy`). Each problem is printed on its own
+line (`error: <question>: <reason>`) on stderr. Exit codes: 0 generated; 1 answers or
+destination refused; 2 bad command line; 3 the template could not be read or rendered
+(unknown version, unreachable, unsafe, or a version without a questions schema).
 """
 
 import argparse
 import json
-import re
+import os
+import subprocess
 import sys
-import warnings
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import copier
+import jsonschema
 import yaml
-
-# Copier has no public call that only reads a template's questions; its Worker is what
-# run_copy itself uses, and it removes the temporary clone on exit.
-from copier._main import Worker
 from copier.errors import CopierError
+
+from hooks.cli import destination_refusal, one_line, warn_in_one_line
+from hooks.questions import copier_refusal
 
 EXIT_REFUSED = 1
 EXIT_TEMPLATE = 3
-
-# How Copier names the question in its ValueErrors.
-COPIER_QUESTION_ERRORS = (
-    re.compile(
-        r"^Validation error for question '(?P<question>[^']+)': (?P<reason>.*)$"
-    ),
-    re.compile(r"^Invalid choice for '(?P<question>[^']+)': (?P<reason>.*)$"),
-    re.compile(r'^Question "(?P<question>[^"]+)" is (?P<reason>required)$'),
-)
+SCHEMA_FILE = "portal/questions.schema.json"
+JSON_TYPE_NAMES = {
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "number": "a number",
+}
 
 Answers = dict[str, Any]
+Schema = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class RefusedError(Exception):
 
 def refuse(subject: str, reason: str, exit_code: int = EXIT_REFUSED) -> RefusedError:
     return RefusedError([Problem(subject, reason)], exit_code)
+
+
+# --- the answers file -------------------------------------------------------------
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -108,8 +114,9 @@ def load_answers(path: Path) -> Answers:
         else:
             data = yaml.load(text, Loader=_UniqueKeyLoader)
     except (ValueError, yaml.YAMLError) as error:
-        reason = " ".join(str(error).split())
-        raise refuse(subject, f"is not valid YAML or JSON: {reason}") from error
+        raise refuse(
+            subject, f"is not valid YAML or JSON: {one_line(str(error))}"
+        ) from error
     if data is None:
         raise refuse(subject, "is empty: expected a mapping of questions to answers")
     if not isinstance(data, dict):
@@ -123,125 +130,177 @@ def load_answers(path: Path) -> Answers:
     return data
 
 
-def load_questions(template: str, version: str) -> dict[str, dict[str, Any]]:
-    """The questionnaire of the template at `version`, as Copier reads it."""
-    with Worker(src_path=template, vcs_ref=version, quiet=True) as worker:
-        questions: dict[str, dict[str, Any]] = dict(worker.template.questions_data)
-    return questions
-
-
-def _has_type(value: Any, copier_type: str) -> bool:
-    """Whether an answer already has its question's type, with no casting."""
-    # bool is an int in Python: numeric questions exclude it explicitly.
-    if copier_type == "str":
-        return isinstance(value, str)
-    if copier_type == "bool":
-        return isinstance(value, bool)
-    if copier_type == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if copier_type == "float":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return True  # yaml and json questions take any value
-
-
-TYPE_NAMES = {"str": "a string", "bool": "true or false", "int": "an integer"}
-
-
-def type_problem(value: Any, question: dict[str, Any]) -> str | None:
-    """Why an answer does not fit its question's type, or None when it does."""
-    copier_type = str(question.get("type", "yaml"))
-    if question.get("multiselect"):
-        if not isinstance(value, list):
-            return "must be a list"
-        items = value
-    else:
-        items = [value]
-    if not all(_has_type(item, copier_type) for item in items):
-        wanted = TYPE_NAMES.get(copier_type, f"a number ({copier_type})")
-        hint = " (quote version numbers)" if isinstance(value, float) else ""
-        return f"must be {wanted}, not {json.dumps(value, default=str)}{hint}"
-    # Copier's validators use Python's `$`, which also matches before a final newline:
-    # "order-service\n" would pass them, and name files with a line break.
-    multiline = bool(question.get("multiline"))
-    if (
-        copier_type == "str"
-        and not multiline
-        and any("\n" in item or "\r" in item for item in items)
-    ):
-        return "must be a single line"
-    return None
-
-
-def check_keys_and_types(
-    answers: Answers, questions: dict[str, dict[str, Any]]
-) -> list[Problem]:
-    problems = []
-    answerable = {
-        name for name, details in questions.items() if details.get("when") is not False
-    }
-    for key, value in answers.items():
-        if key not in answerable:
-            known = ", ".join(sorted(answerable))
-            problems.append(Problem(key, f"unknown question (known: {known})"))
-        elif reason := type_problem(value, questions[key]):
-            problems.append(Problem(key, reason))
-    return problems
-
-
-def copier_problem(error: ValueError) -> Problem | None:
-    """The question and reason in one of Copier's validation errors, if it is one."""
-    message = " ".join(str(error).split())
-    for pattern in COPIER_QUESTION_ERRORS:
-        if match := pattern.match(message):
-            return Problem(match["question"], match["reason"])
-    return None
-
-
-def check_with_copier(
-    template: str, version: str, destination: Path, answers: Answers
-) -> list[Problem]:
-    """Let Copier render the questionnaire (writing nothing) and collect every refusal.
-
-    Copier stops at the first invalid answer; dropping that answer and asking again
-    finds the next one, so the portal hears about all of them at once.
-    """
-    remaining = dict(answers)
-    problems: list[Problem] = []
-    while True:
-        try:
-            copier.run_copy(
-                template,
-                destination,
-                data=remaining,
-                defaults=True,
-                vcs_ref=version,
-                unsafe=False,
-                pretend=True,
-                quiet=True,
-            )
-        except ValueError as error:
-            problem = copier_problem(error)
-            if problem is None:
-                raise
-            if problem.subject not in remaining:
-                # A default computed from other answers failed its own validator.
-                problem = Problem(
-                    problem.subject, f"(derived from other answers) {problem.reason}"
-                )
-                return [*problems, problem]
-            problems.append(problem)
-            del remaining[problem.subject]
-        else:
-            return problems
-
-
 def check_destination(destination: Path) -> None:
-    if destination.exists() and (
-        not destination.is_dir() or any(destination.iterdir())
-    ):
+    if reason := destination_refusal(destination):
+        raise refuse(f"destination {destination}", reason)
+
+
+# --- the template's questions schema, at the requested version --------------------
+
+
+def git(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    # Never a credentials prompt: a portal has nobody to answer it.
+    env = os.environ | {"GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(
+        ["git", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def read_schema(template: str, version: str) -> Schema:
+    """The questions schema of the template at `version`, read with git.
+
+    A local repository is read in place: `git show <version>:<schema>`, except at
+    HEAD, whose working tree is read, because that is what Copier renders for a local
+    template at HEAD (uncommitted changes included). A URL is cloned shallowly at that
+    tag or branch (`git clone --depth 1 --branch`), the way a portal pins a release.
+    """
+    subject = f"template {template}@{version}"
+    if Path(template).is_dir():
+        return parse_schema(local_schema(Path(template), version, subject), subject)
+    with tempfile.TemporaryDirectory(prefix="portal-schema-") as scratch:
+        # Copier's `git+` prefix marks a URL git reads without it (git+file://...).
+        url = template.removeprefix("git+")
+        branch = [] if version == "HEAD" else ["--branch", version]
+        cloned = git("clone", "--quiet", "--depth", "1", *branch, "--", url, scratch)
+        if cloned.returncode != 0:
+            said = cloned.stderr.strip().splitlines() or ["git clone failed"]
+            raise refuse(subject, f"cannot be read: {said[-1]}", EXIT_TEMPLATE)
+        path = Path(scratch) / SCHEMA_FILE
+        return parse_schema(path.read_text() if path.is_file() else None, subject)
+
+
+def local_schema(repository: Path, version: str, subject: str) -> str | None:
+    """The schema's text at `version` of a local repository; None if it has none."""
+    if git("rev-parse", "--git-dir", cwd=repository).returncode != 0:
+        raise refuse(subject, "is not a git repository", EXIT_TEMPLATE)
+    commit = f"{version}^{{commit}}"
+    if git("rev-parse", "--verify", "--quiet", commit, cwd=repository).returncode:
+        raise refuse(subject, f"has no version {version!r}", EXIT_TEMPLATE)
+    if version == "HEAD":
+        path = repository / SCHEMA_FILE
+        return path.read_text() if path.is_file() else None
+    shown = git("show", f"{version}:{SCHEMA_FILE}", cwd=repository)
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def parse_schema(text: str | None, subject: str) -> Schema:
+    if text is None:
         raise refuse(
-            f"destination {destination}", "already exists and is not an empty folder"
+            subject,
+            f"has no {SCHEMA_FILE}, so its answers cannot be checked: generate from "
+            "a release that has one (v0.3.0 or later)",
+            EXIT_TEMPLATE,
         )
+    try:
+        schema: Schema = json.loads(text)
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except (ValueError, jsonschema.SchemaError) as error:
+        reason = f"has an invalid {SCHEMA_FILE}: {one_line(str(error))[:200]}"
+        raise refuse(subject, reason, EXIT_TEMPLATE) from error
+    return schema
+
+
+# --- checking the answers ------------------------------------------------------------
+
+
+def shown(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def reason_for(error: jsonschema.ValidationError) -> str:
+    """One line saying why an answer breaks the schema."""
+    value = error.instance
+    if error.validator == "type":
+        wanted = JSON_TYPE_NAMES.get(
+            str(error.validator_value), str(error.validator_value)
+        )
+        hint = " (quote version numbers)" if isinstance(value, float) else ""
+        return f"must be {wanted}, not {shown(value)}{hint}"
+    if error.validator == "enum" and isinstance(error.validator_value, list):
+        allowed = ", ".join(map(shown, error.validator_value))
+        return f"must be one of {allowed}, not {shown(value)}"
+    # The schema states each rule in an `allOf` subschema described by its message.
+    rule = error.schema if isinstance(error.schema, dict) else {}
+    if "allOf" in error.relative_schema_path and "description" in rule:
+        return f"{shown(value)} {rule['description']}"
+    return one_line(error.message)
+
+
+def schema_problems(answers: Answers, schema: Schema) -> list[Problem]:
+    """Every way the answers break the schema, one problem per question and reason."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(answers))
+    # An answer of the wrong type breaks every other rule too: say only that.
+    mistyped = {error.path[0] for error in errors if error.validator == "type"}
+    problems: list[Problem] = []
+    for error in errors:
+        if not error.path and error.validator == "additionalProperties":
+            known = ", ".join(properties)
+            problems += [
+                Problem(key, f"unknown question (known: {known})")
+                for key in answers
+                if key not in properties
+            ]
+        elif not error.path:
+            problems.append(Problem("answers", reason_for(error)))
+        elif error.validator == "type" or error.path[0] not in mistyped:
+            problems.append(Problem(str(error.path[0]), reason_for(error)))
+    # JSON Schema patterns cannot refuse a final line break in both regex dialects
+    # (Python's `$` matches before it), and no question takes more than one line.
+    refused = {problem.subject for problem in problems}
+    problems += [
+        Problem(key, "must be a single line")
+        for key, value in answers.items()
+        if key in properties
+        and key not in refused
+        and isinstance(value, str)
+        and ("\n" in value or "\r" in value)
+    ]
+    # In the answers file's order, each reason once.
+    order = {key: index for index, key in enumerate(answers)}
+    unique = dict.fromkeys(problems)
+    return sorted(unique, key=lambda problem: order.get(problem.subject, len(order)))
+
+
+def copier_problems(
+    template: str,
+    version: str,
+    destination: Path,
+    answers: Answers,
+    questions: Iterable[str],
+) -> list[Problem]:
+    """Let Copier render the questionnaire, writing nothing, and report its refusal.
+
+    The schema has already refused every answer it can; what Copier may still refuse is
+    a default derived from other answers (the current template derives only valid
+    ones; older releases did not, e.g. a project named "Json" derived the reserved
+    package name "json").
+    """
+    try:
+        copier.run_copy(
+            template,
+            destination,
+            data=answers,
+            defaults=True,
+            vcs_ref=version,
+            unsafe=False,
+            pretend=True,
+            quiet=True,
+        )
+    except ValueError as error:
+        refusal = copier_refusal(error, questions)
+        if refusal is None:
+            raise
+        question, reason = refusal
+        if question not in answers:
+            reason = f"(derived from other answers) {reason}"
+        return [Problem(question, reason)]
+    return []
 
 
 def generate(
@@ -250,13 +309,14 @@ def generate(
     """Validate everything, then generate; raises RefusedError with every problem."""
     answers = load_answers(answers_path)
     check_destination(destination)
+    schema = read_schema(template, version)
+    problems = schema_problems(answers, schema)
+    if problems:
+        raise RefusedError(problems, EXIT_REFUSED)
     try:
-        questions = load_questions(template, version)
-        problems = check_keys_and_types(answers, questions)
-        # Copier checks the rest, so that one run reports every problem.
-        refused = {problem.subject for problem in problems}
-        rest = {key: value for key, value in answers.items() if key not in refused}
-        problems += check_with_copier(template, version, destination, rest)
+        problems = copier_problems(
+            template, version, destination, answers, schema.get("properties", {})
+        )
         if problems:
             raise RefusedError(problems, EXIT_REFUSED)
         copier.run_copy(
@@ -269,10 +329,13 @@ def generate(
             quiet=True,
         )
     except (CopierError, ValueError, OSError) as error:
-        # Unknown version, unreachable or unsafe template, or a failed render: Copier
-        # removes a destination it created, so nothing is left behind.
-        reason = " ".join(str(error).split()) or type(error).__name__
+        # Unreachable or unsafe template, or a failed render: Copier removes a
+        # destination it created, so nothing is left behind.
+        reason = one_line(str(error)) or type(error).__name__
         raise refuse(f"template {template}@{version}", reason, EXIT_TEMPLATE) from error
+
+
+# --- the command line ----------------------------------------------------------------
 
 
 def release_ref(value: str) -> str:
@@ -305,19 +368,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _one_line_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    line: str | None = None,
-) -> str:
-    return f"warning: {message}\n"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    warnings.formatwarning = _one_line_warning
+    warn_in_one_line()
     try:
         generate(
             arguments.template,

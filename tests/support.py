@@ -1,116 +1,116 @@
-"""What the template's tests share: the option table, rendering, and running tools."""
+"""What the template's tests share beyond hooks/: parameters, git, and file listings.
 
-import itertools
-import os
-import subprocess
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+The variant table, generating and installing projects, and running commands live in
+hooks/projects.py, shared with the benchmarks and hooks; they are re-exported here so
+that a test module imports its support from one place.
+"""
+
+import json
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-COPIER_YML: dict[str, Any] = yaml.safe_load((ROOT / "copier.yml").read_text())
+from hooks.projects import (
+    DEPENDENCY_SETS,
+    DEPLOY_TARGETS,
+    FRAMEWORKS,
+    PACKAGE,
+    PROJECT_NAME,
+    PYTHON_VERSIONS,
+    RUNTIME_PYTHON,
+    VARIANTS,
+    Variant,
+    generate,
+    recorded_answers,
+    run,
+    uv_environment,
+)
+from hooks.questions import CONFIG, QUESTIONS, ROOT, RULES
 
-
-def choices(question: str) -> list[str]:
-    """The values a question accepts, read from copier.yml so the table cannot drift."""
-    raw = COPIER_YML[question]["choices"]
-    return list(raw.values()) if isinstance(raw, dict) else list(raw)
-
-
-RUNTIME_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-PYTHON_VERSIONS = choices("python_version")
-FRAMEWORKS = choices("framework")
-DEPLOY_TARGETS = choices("deploy_target")
-
-
-@dataclass(frozen=True)
-class Variant:
-    framework: str
-    redis_sessions: bool
-    deploy_target: str
-    python_version: str = RUNTIME_PYTHON
-
-    @property
-    def id(self) -> str:
-        sessions = "sessions" if self.redis_sessions else "no-sessions"
-        return (
-            f"{self.framework}-{sessions}-{self.deploy_target}-py{self.python_version}"
-        )
-
-    @property
-    def answers(self) -> dict[str, Any]:
-        return {
-            "project_name": "Order Service",
-            "framework": self.framework,
-            "redis_sessions": self.redis_sessions,
-            "deploy_target": self.deploy_target,
-            "python_version": self.python_version,
-        }
-
-    def with_python(self, version: str) -> "Variant":
-        return Variant(self.framework, self.redis_sessions, self.deploy_target, version)
-
-
-# Every combination of the options that change what is generated.
-VARIANTS = [
-    Variant(framework, sessions, target)
-    for framework, sessions, target in itertools.product(
-        FRAMEWORKS, (True, False), DEPLOY_TARGETS
-    )
+__all__ = [
+    "CONFIG",
+    "DEPENDENCY_SETS",
+    "DEPLOY_TARGETS",
+    "FRAMEWORKS",
+    "PACKAGE",
+    "PROJECT_NAME",
+    "PYTHON_VERSIONS",
+    "QUESTIONS",
+    "RELEASES",
+    "ROOT",
+    "RULES",
+    "RUNTIME_PYTHON",
+    "VARIANTS",
+    "Variant",
+    "assert_valid_answers",
+    "by_variant",
+    "generate",
+    "git",
+    "project_files",
+    "questions_schema",
+    "recorded_answers",
+    "run",
+    "uv_environment",
 ]
-PACKAGE = "order_service"
 
 
-def by_variant(variants: list[Variant]) -> list[Any]:
-    """Parameters with one xdist group per variant: its project is installed once."""
+# The releases recorded in CHANGELOG.md, newest first: (tag, commit).
+RELEASES: list[tuple[str, str]] = re.findall(
+    r"^## (v\d+\.\d+\.\d+) — commit ([0-9a-f]{40})$",
+    (ROOT / "CHANGELOG.md").read_text(),
+    re.MULTILINE,
+)
+
+
+def by_variant(
+    variants: Iterable[Variant], group: Callable[[Variant], str] | str | None = None
+) -> list[Any]:
+    """Variants as test parameters, named by their id, each in an xdist group: the
+    variant's own by default, so that its project is installed once per session."""
+
+    def group_of(variant: Variant) -> str:
+        if group is None:
+            return variant.id
+        return group if isinstance(group, str) else group(variant)
+
     return [
-        pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants
+        pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(group_of(v)))
+        for v in variants
     ]
 
 
-def uv_environment() -> dict[str, str]:
-    """Environment for uv and the projects: this interpreter, nothing downloaded."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # The suite's own virtualenv and service settings must not leak into projects.
-        if key not in {"VIRTUAL_ENV", "REDIS_URL", "APP_ENV", "PORT", "SECRET_KEY"}
-    }
-    env.update(
-        UV_PYTHON=sys.executable,
-        UV_PYTHON_DOWNLOADS="never",
-        UV_NO_PROGRESS="1",
-        PYTHONDONTWRITEBYTECODE="1",
+def questions_schema() -> dict[str, Any]:
+    """portal/questions.schema.json, as committed."""
+    loaded: dict[str, Any] = json.loads(
+        (ROOT / "portal" / "questions.schema.json").read_text()
     )
-    return env
+    return loaded
 
 
-def run(
-    command: Sequence[str | os.PathLike[str]],
-    cwd: Path,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 600,
-) -> subprocess.CompletedProcess[str]:
-    """Run a command; fail the test with its whole output when it exits non-zero."""
-    result = subprocess.run(
-        [str(part) for part in command],
-        cwd=cwd,
-        env=dict(env) if env is not None else uv_environment(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"{' '.join(map(str, command))} exited {result.returncode} in {cwd}\n"
-        f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
-    )
-    return result
+def assert_valid_answers(recorded: dict[str, Any]) -> None:
+    """The questions' answers in a service's answers file pass the questions' schema:
+    the derived ones too."""
+    schema = questions_schema()
+    asked = {key: recorded[key] for key in schema["properties"]}
+    jsonschema.Draft202012Validator(schema).validate(asked)
+
+
+# A fixed identity: commits in the tests must not depend on the machine's git config.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "template-tests@localhost",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "template-tests@localhost",
+}
+
+
+def git(cwd: Path, *arguments: str) -> str:
+    """Run git with the tests' identity; its stdout."""
+    return run(["git", *arguments], cwd=cwd, env=uv_environment(**GIT_IDENTITY)).stdout
 
 
 def project_files(project: Path) -> list[Path]:

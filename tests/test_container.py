@@ -27,11 +27,12 @@ from typing import Any, Protocol
 import httpx2
 import pytest
 
-from .conftest import Projects, RedisServer, free_port
-from .service import ServerProcess
-from .support import PACKAGE, Variant, run
+from hooks.servers import RedisServer, ServerProcess, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("container")]
+from .conftest import Projects
+from .support import PACKAGE, Variant, by_variant, run
+
+pytestmark = pytest.mark.slow
 
 # The container has its own Python: Debian's bookworm carries 3.11, trixie 3.13.
 PYTHON_VERSION = "3.11"
@@ -46,6 +47,8 @@ VARIANTS = [
     Variant("flask", True, "none", PYTHON_VERSION),
     Variant("fastapi", False, "none", PYTHON_VERSION),
 ]
+# One xdist group for all: the images share one buildah storage and stand-in bases.
+CONTAINER_VARIANTS = by_variant(VARIANTS, group="container")
 CACHE = (
     Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     / "twelve-factor-template"
@@ -75,10 +78,6 @@ def host_tool(name: str) -> str:
     path = shutil.which(name)
     assert path, f"{name} is not on PATH: {TOOLS_HINT}"
     return path
-
-
-def by_variant() -> list[Any]:
-    return [pytest.param(v, id=v.id) for v in VARIANTS]
 
 
 class Buildah:
@@ -487,7 +486,7 @@ def production_settings(
 # --- tests --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("variant", by_variant())
+@pytest.mark.parametrize("variant", CONTAINER_VARIANTS)
 def test_image_declares_its_user_command_and_environment_and_carries_no_uv(
     images: Images, mounted: Mounted, variant: Variant
 ) -> None:
@@ -519,7 +518,7 @@ def test_image_declares_its_user_command_and_environment_and_carries_no_uv(
     assert (venv / "pyvenv.cfg").is_file()
 
 
-@pytest.mark.parametrize("variant", by_variant())
+@pytest.mark.parametrize("variant", CONTAINER_VARIANTS)
 def test_container_serves_as_pid_1_non_root_and_exits_0_on_sigterm(
     images: Images,
     mounted: Mounted,
@@ -577,7 +576,7 @@ def test_container_serves_as_pid_1_non_root_and_exits_0_on_sigterm(
         container.kill()
 
 
-@pytest.mark.parametrize("variant", by_variant())
+@pytest.mark.parametrize("variant", CONTAINER_VARIANTS)
 def test_container_refuses_to_start_without_a_secret_key(
     images: Images,
     mounted: Mounted,

@@ -69,13 +69,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .conftest import Projects, RedisServer, free_port
-from .service import Service
-from .support import DEPLOY_TARGETS, FRAMEWORKS, Variant, by_variant
+from hooks.servers import RedisServer, Service, free_port
 
-FUZZ_VARIANTS = by_variant(
-    [Variant(framework, True, DEPLOY_TARGETS[0]) for framework in FRAMEWORKS]
-)
+from .conftest import Projects
+from .support import DEPENDENCY_SETS, Variant, by_variant
+
+FUZZ_VARIANTS = by_variant(v for v in DEPENDENCY_SETS if v.redis_sessions)
 FLASK_DESCRIPTION = Path(__file__).parent / "openapi" / "flask.yaml"
 # Bounded for CI: the same cases on every run, none cut short by a deadline.
 FUZZ_SETTINGS = hypothesis.settings(

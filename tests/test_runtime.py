@@ -12,28 +12,15 @@ import httpx2
 import pytest
 import yaml
 
-from .conftest import Projects, RedisServer, ServerCertificate, free_port
-from .service import Service
-from .support import (
-    DEPLOY_TARGETS,
-    FRAMEWORKS,
-    Variant,
-    by_variant,
-    run,
-    uv_environment,
-)
+from hooks.servers import RedisServer, ServerCertificate, Service, free_port
+
+from .conftest import Projects
+from .support import DEPENDENCY_SETS, Variant, by_variant, run, uv_environment
 
 pytestmark = pytest.mark.slow
 
-RUNTIME_VARIANTS = [
-    pytest.param(variant, id=variant.id, marks=pytest.mark.xdist_group(variant.id))
-    for framework in FRAMEWORKS
-    for sessions in (True, False)
-    for variant in [Variant(framework, sessions, DEPLOY_TARGETS[0])]
-]
-SESSION_VARIANTS = by_variant(
-    [Variant(framework, True, DEPLOY_TARGETS[0]) for framework in FRAMEWORKS]
-)
+RUNTIME_VARIANTS = by_variant(DEPENDENCY_SETS)
+SESSION_VARIANTS = by_variant(v for v in DEPENDENCY_SETS if v.redis_sessions)
 REQUEST_ID = "runtime-test-0001"
 # Default DRAIN_SECONDS + GRACEFUL_TIMEOUT, and a margin.
 SHUTDOWN_BUDGET_SECONDS = 5 + 20 + 5
@@ -309,15 +296,17 @@ def issue_certificate(directory: Path) -> ServerCertificate:
     )
 
 
+@pytest.fixture
+def tls_redis(start_redis: RedisFactory, tmp_path: Path) -> RedisServer:
+    """A redis-server that answers only TLS, with a certificate of a throwaway CA."""
+    return start_redis(tls=issue_certificate(tmp_path / "tls"))
+
+
 @pytest.mark.parametrize("variant", SESSION_VARIANTS)
 def test_sessions_and_readiness_work_over_tls(
-    service: ServiceFactory,
-    start_redis: RedisFactory,
-    variant: Variant,
-    tmp_path: Path,
+    service: ServiceFactory, tls_redis: RedisServer, variant: Variant
 ) -> None:
-    redis = start_redis(tls=issue_certificate(tmp_path / "tls"))
-    running = service(variant, REDIS_URL=redis.url)
+    running = service(variant, REDIS_URL=tls_redis.url)
 
     visits, ready = visits_and_readiness(running)
 
@@ -328,14 +317,10 @@ def test_sessions_and_readiness_work_over_tls(
 
 @pytest.mark.parametrize("variant", SESSION_VARIANTS)
 def test_a_redis_certificate_from_another_ca_fails_readiness_not_the_service(
-    service: ServiceFactory,
-    start_redis: RedisFactory,
-    variant: Variant,
-    tmp_path: Path,
+    service: ServiceFactory, tls_redis: RedisServer, variant: Variant, tmp_path: Path
 ) -> None:
-    redis = start_redis(tls=issue_certificate(tmp_path / "tls"))
     stranger = issue_certificate(tmp_path / "another-ca").authority
-    running = service(variant, REDIS_URL=redis.url_trusting(stranger))
+    running = service(variant, REDIS_URL=tls_redis.url_trusting(stranger))
 
     with httpx2.Client(base_url=running.url, timeout=5) as client:
         ready = client.get("/health/ready")

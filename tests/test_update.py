@@ -2,7 +2,6 @@
 answers can change, and conflicts are surfaced, never lost."""
 
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,20 +13,18 @@ import yaml
 
 from .support import (
     PACKAGE,
-    ROOT,
+    RELEASES,
     RUNTIME_PYTHON,
     VARIANTS,
     Variant,
+    by_variant,
+    generate,
+    git,
     run,
-    uv_environment,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("update")]
 
-RELEASE_LINE = re.compile(
-    r"^## (v\d+\.\d+\.\d+) — commit ([0-9a-f]{40})$", re.MULTILINE
-)
-RELEASES = RELEASE_LINE.findall((ROOT / "CHANGELOG.md").read_text())
 # Services get the running interpreter's version: some of them run their own tests.
 ANSWERS: dict[str, Any] = {
     "project_name": "Order Service",
@@ -36,57 +33,12 @@ ANSWERS: dict[str, Any] = {
 CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)", re.MULTILINE)
 
 
-def git(cwd: Path, *arguments: str) -> str:
-    env = uv_environment() | {
-        "GIT_AUTHOR_NAME": "Template Tests",
-        "GIT_AUTHOR_EMAIL": "template-tests@localhost",
-        "GIT_COMMITTER_NAME": "Template Tests",
-        "GIT_COMMITTER_EMAIL": "template-tests@localhost",
-    }
-    return run(["git", *arguments], cwd=cwd, env=env).stdout
-
-
-def working_tree_files(repository: Path) -> list[str]:
-    listed = git(repository, "ls-files", "--cached", "--others", "--exclude-standard")
-    return [name for name in listed.splitlines() if (repository / name).is_file()]
-
-
-def commit_working_tree(source: Path, clone: Path, message: str) -> None:
-    """Make the clone's tree exactly the source's working tree, and commit it."""
-    for name in working_tree_files(clone):
-        (clone / name).unlink()
-    for name in working_tree_files(source):
-        target = clone / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, target)
-    git(clone, "add", "--all")
-    git(clone, "commit", "--quiet", "--allow-empty", "-m", message)
-
-
-@pytest.fixture(scope="session")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A scratch clone with the release tags rebuilt; HEAD is the working tree."""
-    clone = tmp_path_factory.mktemp("template") / "repo"
-    git(ROOT, "clone", "--quiet", "--no-local", str(ROOT), str(clone))
-    assert git(clone, "rev-parse", "--is-shallow-repository").strip() == "false", (
-        "the releases need the full history: clone without --depth"
-    )
-    # The recorded commit is authoritative, whether or not the tag travelled.
-    for tag, commit in RELEASES:
-        git(clone, "tag", "--force", tag, commit)
-    commit_working_tree(ROOT, clone, "current template")
-    return clone
-
-
-def generate(template: Path, destination: Path, ref: str, **answers: Any) -> Path:
-    copier.run_copy(
-        str(template),
-        destination,
-        data=ANSWERS | answers,
-        defaults=True,
-        vcs_ref=ref,
-        quiet=True,
-    )
+def generate_repository(
+    template: Path, destination: Path, ref: str, **answers: Any
+) -> Path:
+    """A service generated from `template` at `ref`, committed in a repository of its
+    own, as `copier update` needs it."""
+    generate(destination, ANSWERS | answers, template=template, vcs_ref=ref)
     git(destination, "init", "--quiet")
     git(destination, "add", "--all")
     git(destination, "commit", "--quiet", "-m", f"generated from {ref}")
@@ -130,17 +82,21 @@ def test_the_changelog_records_releases_with_their_commits() -> None:
     assert len(RELEASES) >= 2
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda variant: variant.id)
+@pytest.mark.parametrize("variant", by_variant(VARIANTS, group="update"))
 @pytest.mark.parametrize("release", [tag for tag, _ in RELEASES])
 def test_every_release_updates_to_the_current_template_like_a_fresh_copy(
     template_repo: Path, tmp_path: Path, release: str, variant: Variant
 ) -> None:
-    project = generate(template_repo, tmp_path / "updated", release, **variant.answers)
+    project = generate_repository(
+        template_repo, tmp_path / "updated", release, **variant.answers
+    )
 
     update(project)
 
     assert unresolved(project) == []
-    fresh = generate(template_repo, tmp_path / "fresh", "HEAD", **variant.answers)
+    fresh = generate_repository(
+        template_repo, tmp_path / "fresh", "HEAD", **variant.answers
+    )
     assert tree(project) == tree(fresh)
 
 
@@ -148,7 +104,7 @@ def test_a_service_updated_from_the_latest_release_passes_its_own_tests(
     template_repo: Path, tmp_path: Path
 ) -> None:
     latest = RELEASES[0][0]
-    project = generate(template_repo, tmp_path / "service", latest)
+    project = generate_repository(template_repo, tmp_path / "service", latest)
     update(project)
 
     run(["uv", "sync", "--locked", "--quiet"], cwd=project)
@@ -174,12 +130,12 @@ def test_changing_an_answer_on_update_gives_a_fresh_copy_with_that_answer(
     before: dict[str, Any],
     after: dict[str, Any],
 ) -> None:
-    project = generate(template_repo, tmp_path / "updated", "HEAD", **before)
+    project = generate_repository(template_repo, tmp_path / "updated", "HEAD", **before)
 
     update(project, **after)
 
     assert unresolved(project) == []
-    fresh = generate(template_repo, tmp_path / "fresh", "HEAD", **after)
+    fresh = generate_repository(template_repo, tmp_path / "fresh", "HEAD", **after)
     assert tree(project) == tree(fresh)
 
 
@@ -254,7 +210,9 @@ def next_template_version(template_repo: Path, tmp_path: Path) -> Path:
 def test_owners_edits_survive_an_update_that_changes_the_same_files(
     next_template_version: Path, tmp_path: Path
 ) -> None:
-    project = generate(next_template_version, tmp_path / "service", "v100.0.0")
+    project = generate_repository(
+        next_template_version, tmp_path / "service", "v100.0.0"
+    )
     for name, edit in OWNER_EDITS.items():
         edit_file(project / name, edit)
     git(project, "commit", "--quiet", "--all", "-m", "owners' edits")
@@ -276,7 +234,9 @@ def test_owners_edits_survive_an_update_that_changes_the_same_files(
 def test_a_conflicting_edit_is_surfaced_with_both_sides_never_lost(
     next_template_version: Path, tmp_path: Path
 ) -> None:
-    project = generate(next_template_version, tmp_path / "service", "v100.0.0")
+    project = generate_repository(
+        next_template_version, tmp_path / "service", "v100.0.0"
+    )
     edit_file(
         project / ".env.example",
         replace_once("# Port the server binds on 0.0.0.0.", "# Our port comment."),

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import Projects, RedisServer
+from hooks.servers import RedisServer
+
+from .conftest import Projects
 from .support import (
     PACKAGE,
     PYTHON_VERSIONS,
@@ -28,11 +30,16 @@ FRAMEWORK_WORDS = {
 }
 SESSION_WORDS = ("redis", "session", "visits")
 SESSION_FILES = (
-    f"src/{PACKAGE}/redis_client.py",
-    f"src/{PACKAGE}/session_store.py",
-    f"src/{PACKAGE}/sessions.py",
-    f"src/{PACKAGE}/visits.py",
+    f"src/{PACKAGE}/sessions/__init__.py",
+    f"src/{PACKAGE}/sessions/adapter.py",
+    f"src/{PACKAGE}/sessions/client.py",
+    f"src/{PACKAGE}/sessions/store.py",
+    f"src/{PACKAGE}/routes/visits.py",
+    "tests/redis_support.py",
+    "tests/sessions_support.py",
     "tests/test_redis_integration.py",
+    "tests/test_sessions_backing.py",
+    "tests/test_sessions_runtime.py",
     "tests/test_visits.py",
 )
 
@@ -135,14 +142,8 @@ OTHER_VERSIONS = [
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "variant",
-    [
-        pytest.param(
-            v,
-            id=v.id,
-            marks=pytest.mark.xdist_group(v.with_python(RUNTIME_PYTHON).id),
-        )
-        for v in OTHER_VERSIONS
-    ],
+    # In the group of the variant whose installed tools check them.
+    by_variant(OTHER_VERSIONS, group=lambda v: v.with_python(RUNTIME_PYTHON).id),
 )
 def test_other_python_versions_pass_static_checks(
     projects: Projects, variant: Variant

@@ -1,0 +1,1 @@
+"""The non-interactive interface for portals: generate.py and the questions' schema."""
