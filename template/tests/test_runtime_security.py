@@ -1,6 +1,5 @@
 """The production server, run as a real process, facing hostile or careless clients."""
 
-import json
 import socket
 import threading
 import time
@@ -11,7 +10,7 @@ import httpx2
 import pytest
 
 from .conftest import StartService
-from .processes import ServiceProcess
+from .processes import ServiceProcess, log_lines
 
 BUSY_CLIENTS = 8
 BUSY_SECONDS = 3
@@ -20,10 +19,6 @@ TRICKLE_SECONDS = 6
 PROBE_INTERVAL_SECONDS = 0.5
 # The manifests' livenessProbe.timeoutSeconds.
 PROBE_TIMEOUT_SECONDS = 1.0
-
-
-def log_lines(service: ServiceProcess) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in service.output().splitlines() if line]
 
 
 def wait_for_lines(

@@ -5,8 +5,11 @@ import re
 import uuid
 from collections.abc import Mapping
 from http import HTTPStatus
+from typing import NamedTuple
 
 import structlog
+
+from .resilience import DependencyUnavailableError
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # On every response: a browser must never guess a type from the body (MIME sniffing).
@@ -15,6 +18,9 @@ SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"),)
 HEALTH_PROBE_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
 # Inbound ids are echoed into headers and logs: accept only short, plain tokens.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# An outage's first failures are answered before any breaker has opened: a client
+# that retries this soon is told by the breaker how long to wait.
+OUTAGE_RETRY_AFTER_SECONDS = 1
 
 logger = structlog.get_logger(__name__)
 
@@ -56,18 +62,30 @@ def error_body(status: int) -> dict[str, object]:
     }
 
 
+class ErrorAnswer(NamedTuple):
+    status: int
+    body: dict[str, object]
+    headers: dict[str, str]
+
+
 def log_unhandled(
     error: Exception,
     *,
     method: str,
     path: str,
     outages: Mapping[type[Exception], str],
-) -> tuple[int, dict[str, object]]:
-    """Log an exception no handler took, once; return the status and body to answer.
+) -> ErrorAnswer:
+    """Log an exception no handler took, once; return the answer to send.
 
     `outages` maps the backing services' own errors to the line that reports them
     (BackingServices collects them): an outage is not a bug.
     """
+    if isinstance(error, DependencyUnavailableError):
+        # Refused without trying: the breaker has logged the outage once already,
+        # and the client is told when a retry may succeed.
+        return ErrorAnswer(
+            503, error_body(503), {"Retry-After": str(error.retry_after)}
+        )
     for kind, message in outages.items():
         if isinstance(error, kind):
             # One line without a traceback, and a status that tells clients and
@@ -78,9 +96,11 @@ def log_unhandled(
                 method=method,
                 path=path,
             )
-            return 503, error_body(503)
+            return ErrorAnswer(
+                503, error_body(503), {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)}
+            )
     logger.error("unhandled exception", method=method, path=path, exc_info=error)
-    return 500, error_body(500)
+    return ErrorAnswer(500, error_body(500), {})
 
 
 def log_access(

@@ -1,4 +1,6 @@
-"""Redis clients with explicit timeouts (the defaults let one call hang for seconds)."""
+"""Redis clients with explicit timeouts (the defaults let one call hang for seconds),
+and the guard (breaker and bulkhead) that every call to Redis from a request goes
+through."""
 
 import time
 
@@ -9,6 +11,8 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from ..health import CheckResult, now
+from ..resilience import Guard
+from ..settings import SessionSettings
 
 # Readiness must answer within a second even when Redis accepts connections but never
 # replies, so the probe gets half of that and no retries.
@@ -17,6 +21,8 @@ PROBE_TIMEOUT_SECONDS = 0.5
 # that grows for as long as Redis hangs.
 CLIENT_TIMEOUT_SECONDS = 1.0
 CLIENT_RETRIES = 1
+# The dependency's name in the breaker's log lines and its readiness entry.
+DEPENDENCY = "redis"
 # The readiness check's name, and the log line of an outage.
 CHECK_NAME = "redis:responseTime"
 OUTAGES: dict[type[Exception], str] = {RedisError: "redis unavailable"}
@@ -33,8 +39,22 @@ def probe_client(url: str) -> Redis:
     )
 
 
-def check_redis(probe: Redis) -> CheckResult:
-    """Ping Redis through a client whose short timeouts bound how long this can take."""
+def redis_guard(settings: SessionSettings) -> Guard:
+    return Guard(
+        DEPENDENCY,
+        failures=(RedisError,),
+        failure_threshold=settings.redis_breaker_failures,
+        reset_seconds=settings.redis_breaker_reset_seconds,
+        max_concurrency=settings.redis_max_concurrency,
+    )
+
+
+def check_redis(probe: Redis, guard: Guard) -> CheckResult:
+    """Ping Redis through a client whose short timeouts bound how long this can take.
+
+    The ping bypasses the breaker, so readiness sees Redis itself; the entry reports
+    the breaker's state beside it.
+    """
     started = time.perf_counter()
     try:
         probe.ping()
@@ -45,6 +65,7 @@ def check_redis(probe: Redis) -> CheckResult:
             "componentType": "datastore",
             "status": "fail",
             "output": "redis did not answer the ping",
+            "breakerState": guard.state,
             "time": now(),
         }
     return {
@@ -52,5 +73,6 @@ def check_redis(probe: Redis) -> CheckResult:
         "status": "pass",
         "observedValue": round((time.perf_counter() - started) * 1000, 2),
         "observedUnit": "ms",
+        "breakerState": guard.state,
         "time": now(),
     }
