@@ -45,7 +45,9 @@ ensure_redis_server() {
 
 ensure_container_tools() {
     # tests/test_container.py builds the generated Dockerfile with buildah, makes its
-    # stand-in base image with debootstrap, and runs the image with unshare and mount.
+    # stand-in base images with debootstrap, and runs the image with unshare and mount.
+    # hooks/pythons.py makes a Debian root with debootstrap for each offered Python this
+    # machine lacks, and runs generated services' checks in it with unshare and mount.
     local missing=()
     command -v buildah >/dev/null 2>&1 || missing+=(buildah)
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)

@@ -12,10 +12,11 @@ from typing import Any
 import copier
 import yaml
 
-from hooks.questions import ROOT, choices
+from hooks.questions import CONFIG, ROOT, choices
 
 RUNTIME_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 PYTHON_VERSIONS = choices("python_version")
+DEFAULT_PYTHON: str = CONFIG["python_version"]["default"]
 FRAMEWORKS = choices("framework")
 DEPLOY_TARGETS = choices("deploy_target")
 # Every variant is generated under this name, so its package is PACKAGE.
@@ -65,6 +66,22 @@ VARIANTS = [
 # One variant of each dependency set (framework and sessions): one lock, one
 # environment each; the deploy target changes no dependency.
 DEPENDENCY_SETS = [v for v in VARIANTS if v.deploy_target == DEPLOY_TARGETS[0]]
+# What runs on each offered Python besides the suite's own (which runs every variant):
+# the default, what new services get, runs every dependency set; each other version
+# one dependency set with sessions (the most code), taking turns.
+_WITH_SESSIONS = [v for v in DEPENDENCY_SETS if v.redis_sessions]
+_OTHERS = [v for v in PYTHON_VERSIONS if v not in {RUNTIME_PYTHON, DEFAULT_PYTHON}]
+OTHER_PYTHON_RUNS = [
+    *(
+        v.with_python(DEFAULT_PYTHON)
+        for v in DEPENDENCY_SETS
+        if DEFAULT_PYTHON != RUNTIME_PYTHON
+    ),
+    *(
+        _WITH_SESSIONS[turn % len(_WITH_SESSIONS)].with_python(version)
+        for turn, version in enumerate(_OTHERS)
+    ),
+]
 
 
 def uv_environment(**overrides: str) -> dict[str, str]:
@@ -148,10 +165,14 @@ def recorded_answers(project: Path) -> dict[str, Any]:
     return loaded
 
 
+# Installs a generated project exactly as its shipped uv.lock says (--locked: the lock
+# must already match pyproject.toml).
+SYNC = ("uv", "sync", "--locked", "--quiet")
+
+
 def sync(project: Path) -> Path:
-    """Install a generated project with uv, exactly as its shipped uv.lock says."""
-    # --locked: the shipped uv.lock must already match pyproject.toml.
-    run(["uv", "sync", "--locked", "--quiet"], cwd=project)
+    """Install a generated project with uv on this interpreter."""
+    run(SYNC, cwd=project)
     return project
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pytest_copie.plugin import Copie
 
-from hooks.projects import sync
+from hooks.pythons import interpreter
 from hooks.servers import RedisServer, ServerCertificate
 
 from .support import RELEASES, ROOT, Variant, git
@@ -21,7 +21,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class Projects:
-    """Renders each variant once per session, and installs it with uv on demand."""
+    """Renders each variant once per session, and installs it with uv on demand, on
+    the interpreter of its Python version (see hooks/pythons.py)."""
 
     def __init__(self, copie: Copie) -> None:
         self._copie = copie
@@ -39,7 +40,7 @@ class Projects:
     def synced(self, variant: Variant) -> Path:
         project = self.rendered(variant)
         if variant not in self._synced:
-            sync(project)
+            interpreter(variant.python_version).sync(project)
             self._synced.add(variant)
         return project
 

@@ -15,9 +15,11 @@ import jsonschema
 import pytest
 
 from hooks.projects import (
+    DEFAULT_PYTHON,
     DEPENDENCY_SETS,
     DEPLOY_TARGETS,
     FRAMEWORKS,
+    OTHER_PYTHON_RUNS,
     PACKAGE,
     PROJECT_NAME,
     PYTHON_VERSIONS,
@@ -33,9 +35,11 @@ from hooks.questions import CONFIG, QUESTIONS, ROOT, RULES
 
 __all__ = [
     "CONFIG",
+    "DEFAULT_PYTHON",
     "DEPENDENCY_SETS",
     "DEPLOY_TARGETS",
     "FRAMEWORKS",
+    "OTHER_PYTHON_RUNS",
     "PACKAGE",
     "PROJECT_NAME",
     "PYTHON_VERSIONS",

@@ -1,4 +1,5 @@
-"""Every combination of options generates a clean project whose own checks pass."""
+"""Every combination of options generates a clean project whose own checks pass, and
+every offered Python runs some of them for real."""
 
 import re
 from pathlib import Path
@@ -6,10 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hooks.pythons import interpreter
 from hooks.servers import RedisServer
 
 from .conftest import Projects
 from .support import (
+    OTHER_PYTHON_RUNS,
     PACKAGE,
     PYTHON_VERSIONS,
     RUNTIME_PYTHON,
@@ -18,7 +21,6 @@ from .support import (
     by_variant,
     project_files,
     run,
-    uv_environment,
 )
 
 # Jinja delimiters; GitHub Actions expressions (`${{ ... }}`) are not Jinja.
@@ -116,26 +118,32 @@ CHECKS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("check", CHECKS)
-@pytest.mark.parametrize("variant", by_variant(VARIANTS))
-def test_passes_its_own_checks(
+@pytest.mark.parametrize("variant", by_variant(VARIANTS + OTHER_PYTHON_RUNS))
+def test_passes_its_own_checks_on_its_python(
     projects: Projects, redis_server: RedisServer, variant: Variant, check: str
 ) -> None:
+    # Installed and run on its own Python version: this machine's interpreter, or a
+    # Debian root's (hooks/pythons.py).
+    python = interpreter(variant.python_version)
     project = projects.synced(variant)
     # A real Redis makes the generated integration tests run instead of skipping.
-    env = uv_environment() | {"REDIS_URL": redis_server.url}
+    env = python.environment(REDIS_URL=redis_server.url)
 
-    result = run(CHECKS[check], cwd=project, env=env)
+    result = python.run(CHECKS[check], project, env)
 
     if check == "pytest":
         assert " passed" in result.stdout
         assert "skipped" not in result.stdout
+    ran = python.run(["uv", "run", "--no-sync", "python", "-V"], project).stdout
+    assert ran.startswith(f"Python {variant.python_version}."), ran
 
 
-OTHER_VERSIONS = [
+STATIC_ONLY = [
     variant.with_python(version)
     for variant in VARIANTS
     for version in PYTHON_VERSIONS
     if version != RUNTIME_PYTHON
+    and variant.with_python(version) not in OTHER_PYTHON_RUNS
 ]
 
 
@@ -143,18 +151,18 @@ OTHER_VERSIONS = [
 @pytest.mark.parametrize(
     "variant",
     # In the group of the variant whose installed tools check them.
-    by_variant(OTHER_VERSIONS, group=lambda v: v.with_python(RUNTIME_PYTHON).id),
+    by_variant(STATIC_ONLY, group=lambda v: v.with_python(RUNTIME_PYTHON).id),
 )
-def test_other_python_versions_pass_static_checks(
+def test_variants_not_run_on_a_python_pass_static_checks_targeting_it(
     projects: Projects, variant: Variant
 ) -> None:
-    # This machine cannot run every Python version, so these projects are checked
-    # with the tools of the same variant installed for the running interpreter.
+    # Every Python runs some variants for real (above); the other variants' code is
+    # checked for it with the tools of the same variant installed for the suite's own.
     project = projects.rendered(variant)
     installed = projects.synced(variant.with_python(RUNTIME_PYTHON))
     tools = installed / ".venv" / "bin"
     assert (project / ".python-version").read_text().strip() == variant.python_version
-    # One universal lock serves every Python version; the installed project proved it.
+    # One universal lock serves every Python version.
     assert (project / "uv.lock").read_text() == (installed / "uv.lock").read_text()
 
     run([tools / "ruff", "check", "."], cwd=project)
