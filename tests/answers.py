@@ -39,7 +39,7 @@ REJECTED: list[tuple[dict[str, Any], str]] = [
     ({"owner": "Team Orders"}, "owner"),
     ({"framework": "django"}, "framework"),
     ({"python_version": "3.10"}, "python_version"),
-    ({"python_version": "3.15"}, "python_version"),
+    ({"python_version": "3.16"}, "python_version"),
     ({"deploy_target": "heroku"}, "deploy_target"),
 ]
 
