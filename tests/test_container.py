@@ -1,16 +1,16 @@
 """The generated Dockerfile builds, and its image runs the way a container runtime runs.
 
 There is no Docker engine and no registry but PyPI and Debian here, so the base images
-are stand-ins made once per machine and cached: a Debian root with the distribution's
-Python (for `PYTHON_IMAGE`) and an image holding the uv binary at `/uv` (for
-`UV_IMAGE`), both handed to the build only through `--build-arg`. The generated
-Dockerfile is built unchanged with buildah; its image is then run from the image's own
+are stand-ins made once per machine and cached: a Debian root with the Python of the
+Debian suite that packages the version (for `PYTHON_IMAGE`) and an image holding the
+uv binary at `/uv` (for `UV_IMAGE`), both handed to the build only through
+`--build-arg`. The generated Dockerfile is built unchanged with buildah, for the oldest
+offered Python and for the default; its image is then run from the image's own
 configuration (Cmd, User, Env, WorkingDir) in its own PID and mount namespaces, with the
 `/proc`, `/dev` and `/dev/shm` a runtime provides, and the network of the host.
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -27,32 +27,34 @@ from typing import Any, Protocol
 import httpx2
 import pytest
 
+from hooks.pythons import (
+    CA_BUNDLE,
+    CACHE,
+    DEBIAN_SUITES,
+    cache_lock,
+    debootstrap,
+    uv_binary,
+)
 from hooks.servers import RedisServer, ServerProcess, free_port
 
 from .conftest import Projects
-from .support import PACKAGE, Variant, by_variant, run
+from .support import DEFAULT_PYTHON, PACKAGE, PYTHON_VERSIONS, Variant, by_variant, run
 
 pytestmark = pytest.mark.slow
 
-# The container has its own Python: Debian's bookworm carries 3.11, trixie 3.13.
-PYTHON_VERSION = "3.11"
-DEBIAN_SUITES = {"3.11": "bookworm", "3.13": "trixie"}
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
-CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # Bumped whenever the stand-in Python image is made differently: a cached one from an
 # older recipe is then made again.
-RECIPE = "2"
+RECIPE = "3"
 RECIPE_LABEL = "twelve-factor-template.standin-recipe"
+OLDEST_PYTHON = min(PYTHON_VERSIONS, key=lambda v: tuple(map(int, v.split("."))))
+# The image's Python is the one thing that differs between versions (the frameworks run
+# on every version in the variant tests): one framework on each.
 VARIANTS = [
-    Variant("flask", True, "none", PYTHON_VERSION),
-    Variant("fastapi", False, "none", PYTHON_VERSION),
+    Variant("flask", True, "none", OLDEST_PYTHON),
+    Variant("fastapi", False, "none", DEFAULT_PYTHON),
 ]
 # One xdist group for all: the images share one buildah storage and stand-in bases.
 CONTAINER_VARIANTS = by_variant(VARIANTS, group="container")
-CACHE = (
-    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    / "twelve-factor-template"
-)
 USER = "10001:10001"
 SECRET_KEY = "container-test-secret-key-0123456789abcdef"
 DRAIN_SECONDS = 5
@@ -68,9 +70,7 @@ def storage_lock() -> Iterator[None]:
     Other test processes (xdist workers, or another session) share the storage; a
     build's leftover containers can only be told apart while nobody else makes any.
     """
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / "buildah.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with cache_lock("buildah"):
         yield
 
 
@@ -135,7 +135,8 @@ class Buildah:
 @dataclass(frozen=True)
 class BaseImages:
     buildah: Buildah
-    python: str
+    # Each Python version's stand-in image.
+    python: dict[str, str]
     uv: str
     uv_version: str
 
@@ -150,28 +151,20 @@ class Image:
 # --- stand-in base images, made once per machine --------------------------------
 
 
-def make_python_base(buildah: Buildah, tag: str) -> None:
-    """A Debian root with python3, laid out like the official python image."""
+def make_python_base(buildah: Buildah, tag: str, version: str) -> None:
+    """A Debian root with Python `version`, laid out like the official python image:
+    `python` and `python3` in /usr/local/bin, first on PATH, are that version (forky's
+    own python3, which Debian's Python packages need to configure, is 3.14)."""
     container = buildah("from", "--quiet", "scratch")
     try:
         root = Path(buildah("mount", container))
-        run(
-            [
-                host_tool("debootstrap"),
-                "--variant=minbase",
-                "--include=python3,python3-venv,ca-certificates",
-                DEBIAN_SUITES[PYTHON_VERSION],
-                root,
-                DEBIAN_MIRROR,
-            ],
-            cwd=CACHE,
-            env=dict(os.environ),
-            timeout=900,
-        )
-        # TLS to PyPI from inside the build goes through this machine's CA bundle.
-        shutil.copyfile(CA_BUNDLE, root / CA_BUNDLE.relative_to("/"))
+        python = f"python{version}"
+        # python3-venv brings what python3.11-venv needs on bookworm (debootstrap does
+        # not resolve its virtual python3.11-distutils).
+        packages = ["python3", "python3-venv", python, f"{python}-venv"]
+        debootstrap(DEBIAN_SUITES[version], root, [*packages, "ca-certificates"])
         for name in ("python", "python3"):
-            (root / "usr/local/bin" / name).symlink_to("/usr/bin/python3")
+            (root / "usr/local/bin" / name).symlink_to(f"/usr/bin/{python}")
         # An image carries no device nodes, package lists or downloaded packages:
         # the runtime provides /dev.
         for leftovers in ("dev", "var/lib/apt/lists", "var/cache/apt"):
@@ -201,19 +194,6 @@ def make_python_base(buildah: Buildah, tag: str) -> None:
     except BaseException:
         buildah("rm", container)
         raise
-
-
-def uv_binary() -> Path:
-    """The real uv executable (not a shim script), as the official image ships it."""
-    for candidate in (os.environ.get("UV"), shutil.which("uv")):
-        if candidate and Path(candidate).read_bytes()[:4] == b"\x7fELF":
-            return Path(candidate)
-    # `uv run` tells its children where uv is, shims and wrappers resolved.
-    found = run(
-        [host_tool("uv"), "run", "--no-project", "printenv", "UV"], cwd=CACHE
-    ).stdout.strip()
-    assert found, "could not find the uv executable"
-    return Path(found)
 
 
 def uv_version(binary: Path) -> str:
@@ -262,20 +242,27 @@ def base_images(projects: Projects) -> BaseImages:
     )
     CACHE.mkdir(parents=True, exist_ok=True)
     buildah = Buildah(CACHE / "buildah")
-    python = f"localhost/standin-python:{PYTHON_VERSION}"
+    pythons = {
+        variant.python_version: f"localhost/standin-python:{variant.python_version}"
+        for variant in VARIANTS
+    }
     version = dockerfile_uv_pin(projects)
     uv = f"localhost/standin-uv:{version}"
     # Another test process on this machine may be making the same images.
     with storage_lock():
-        if buildah.has_image(python) and buildah.label(python, RECIPE_LABEL) != RECIPE:
-            buildah("rmi", python)
-        if not buildah.has_image(python):
-            make_python_base(buildah, python)
+        for python_version, python in pythons.items():
+            if (
+                buildah.has_image(python)
+                and buildah.label(python, RECIPE_LABEL) != RECIPE
+            ):
+                buildah("rmi", python)
+            if not buildah.has_image(python):
+                make_python_base(buildah, python, python_version)
         if not buildah.has_image(uv):
             make_uv_base(buildah, uv, pinned_uv(uv_binary(), version))
-    for image in (python, uv):
+    for image in (*pythons.values(), uv):
         assert buildah.has_image(image), f"{image} is missing after it was made"
-    return BaseImages(buildah, python, uv, version)
+    return BaseImages(buildah, pythons, uv, version)
 
 
 # --- the generated project's image ---------------------------------------------
@@ -302,12 +289,14 @@ class Images:
             f"localhost/order-service-test:{variant.id.replace('.', '')}-{os.getpid()}"
         )
         with storage_lock():
-            self.build_locked(buildah, project, name)
+            self.build_locked(buildah, project, name, variant.python_version)
         found = buildah.inspect(name)
         docker_config = found["Docker"].get("config") or {}
         return Image(name, found["OCIv1"]["config"], docker_config.get("Healthcheck"))
 
-    def build_locked(self, buildah: Buildah, project: Path, name: str) -> None:
+    def build_locked(
+        self, buildah: Buildah, project: Path, name: str, python_version: str
+    ) -> None:
         before = buildah.containers()
         try:
             buildah(
@@ -318,7 +307,7 @@ class Images:
                 "--format",
                 "docker",
                 "--build-arg",
-                f"PYTHON_IMAGE={self.bases.python}",
+                f"PYTHON_IMAGE={self.bases.python[python_version]}",
                 "--build-arg",
                 f"UV_IMAGE={self.bases.uv}",
                 "--tag",
@@ -515,7 +504,12 @@ def test_image_declares_its_user_command_and_environment_and_carries_no_uv(
     # Owned by root: the service cannot rewrite its own code.
     venv = root / "app" / ".venv"
     assert venv.stat().st_uid == 0
-    assert (venv / "pyvenv.cfg").is_file()
+    # ...and runs on the Python version the service chose.
+    config = dict(
+        line.partition(" = ")[::2]
+        for line in (venv / "pyvenv.cfg").read_text().splitlines()
+    )
+    assert config["version_info"].startswith(f"{variant.python_version}."), config
 
 
 @pytest.mark.parametrize("variant", CONTAINER_VARIANTS)
