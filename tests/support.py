@@ -7,6 +7,7 @@ that a test module imports its support from one place.
 
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ __all__ = [
     "questions_schema",
     "recorded_answers",
     "run",
+    "scratch_copy",
     "uv_environment",
 ]
 
@@ -115,6 +117,13 @@ GIT_IDENTITY = {
 def git(cwd: Path, *arguments: str) -> str:
     """Run git with the tests' identity; its stdout."""
     return run(["git", *arguments], cwd=cwd, env=uv_environment(**GIT_IDENTITY)).stdout
+
+
+def scratch_copy(project: Path, destination: Path) -> Path:
+    """A copy of an installed project without its virtualenv: run it with the
+    original's tools, and its own source first on PYTHONPATH."""
+    shutil.copytree(project, destination, ignore=shutil.ignore_patterns(".venv"))
+    return destination
 
 
 def project_files(project: Path) -> list[Path]:

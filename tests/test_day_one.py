@@ -2,23 +2,26 @@
 the same checks as CI."""
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from .conftest import Projects
-from .support import PACKAGE, VARIANTS, Variant, by_variant, git, run, uv_environment
+from .support import (
+    PACKAGE,
+    VARIANTS,
+    Variant,
+    by_variant,
+    git,
+    run,
+    scratch_copy,
+    uv_environment,
+)
 
 pytestmark = pytest.mark.slow
 
 EXAMPLE = re.compile(r"```python\n(?P<code>.*?)```", re.DOTALL)
-
-
-def scratch_copy(project: Path, destination: Path) -> Path:
-    shutil.copytree(project, destination, ignore=shutil.ignore_patterns(".venv"))
-    return destination
 
 
 def tools_of(project: Path) -> dict[str, str]:

@@ -5,7 +5,6 @@ generated service's source undoes the rule, and the service's own tests must the
 fail (pytest's exit code 1: failed tests, not a collection error).
 """
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import Projects
-from .support import PACKAGE, VARIANTS, Variant, by_variant, uv_environment
+from .support import (
+    PACKAGE,
+    VARIANTS,
+    Variant,
+    by_variant,
+    scratch_copy,
+    uv_environment,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -198,12 +204,6 @@ MUTATIONS = [
 ]
 # Both frameworks, with sessions: every rule above exists in them.
 MUTATED = [v for v in VARIANTS if v.redis_sessions and v.deploy_target == "none"]
-
-
-def scratch_copy(project: Path, destination: Path) -> Path:
-    """The project without its virtualenv; tests run it with the original's."""
-    shutil.copytree(project, destination, ignore=shutil.ignore_patterns(".venv"))
-    return destination
 
 
 def run_tests(project: Path, scratch: Path, tests: tuple[str, ...]) -> int:
