@@ -9,8 +9,9 @@ import pytest
 from .support import QUESTIONS, ROOT
 
 TEMPLATE = ROOT / "template"
-# Lines of Jinja that may name one option across all shared template files.
-SEAM_BUDGET = 30
+# Lines of Jinja that may name one option across all shared template files: the
+# widest, Redis, brings sessions and a cache (29 lines in v0.5.0, 31 with the cache).
+SEAM_BUDGET = 32
 # The questions that choose what is generated, rather than fill in a name.
 OPTIONS = [
     name
