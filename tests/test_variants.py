@@ -32,6 +32,7 @@ FRAMEWORK_WORDS = {
 }
 SESSION_WORDS = ("redis", "session", "visits")
 SESSION_FILES = (
+    f"src/{PACKAGE}/cache.py",
     f"src/{PACKAGE}/sessions/__init__.py",
     f"src/{PACKAGE}/sessions/adapter.py",
     f"src/{PACKAGE}/sessions/client.py",
@@ -39,6 +40,8 @@ SESSION_FILES = (
     f"src/{PACKAGE}/routes/visits.py",
     "tests/redis_support.py",
     "tests/sessions_support.py",
+    "tests/test_cache.py",
+    "tests/test_redis_faults.py",
     "tests/test_redis_integration.py",
     "tests/test_sessions_backing.py",
     "tests/test_sessions_runtime.py",
