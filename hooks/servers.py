@@ -175,6 +175,14 @@ class RedisServer:
         if self.process is not None:
             self.process.send_signal(signal.SIGCONT)
 
+    def kill(self) -> None:
+        """Kill it at once (SIGKILL), as a crashed Redis dies: its connections reset,
+        new ones are refused, its data is gone. `start()` brings it back on its port."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
     def stop(self) -> None:
         self.thaw()
         if self.process is not None:
