@@ -51,6 +51,10 @@ class _StateChangeLog(pybreaker.CircuitBreakerListener):
         old_state: pybreaker.CircuitBreakerState | None,
         new_state: pybreaker.CircuitBreakerState,
     ) -> None:
+        if old_state is not None and old_state.name == new_state.name:
+            # Calls in flight when the breaker opened fail after it: pybreaker
+            # opens it again, which is no change of state.
+            return
         opened = new_state.name == pybreaker.STATE_OPEN
         (logger.warning if opened else logger.info)(
             "circuit breaker state changed",
@@ -92,7 +96,8 @@ class Guard:
             # The call that trips the breaker still fails with its own error.
             throw_new_error_on_trip=False,
         )
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self._trial_in_flight = False
 
     @property
@@ -111,10 +116,12 @@ class Guard:
     @contextmanager
     def call(self) -> Iterator[None]:
         """Run the block as one call to the dependency, or refuse it at once."""
-        if not self._slots.acquire(blocking=False):
-            raise DependencyUnavailableError(
-                self.dependency, "too many calls in flight", 1
-            )
+        with self._in_flight_lock:
+            if self._in_flight >= self.max_concurrency:
+                raise DependencyUnavailableError(
+                    self.dependency, "too many calls in flight", 1
+                )
+            self._in_flight += 1
         try:
             if self._trial_in_flight:
                 # While half-open, one trial at a time: the others are refused.
@@ -134,4 +141,5 @@ class Guard:
                 if trial:
                     self._trial_in_flight = False
         finally:
-            self._slots.release()
+            with self._in_flight_lock:
+                self._in_flight -= 1
