@@ -11,6 +11,9 @@ from .processes import MARGIN_SECONDS, status, wait_until
 
 DRAIN_SECONDS = 2
 GRACEFUL_TIMEOUT = 5
+# A stop that waited for its graceful timeout (20 s below) would take at least that;
+# half of it leaves room for a busy machine.
+PROMPT_STOP_SECONDS = 10
 
 
 def send_partial_request(port: int) -> socket.socket:
@@ -66,7 +69,7 @@ def test_an_idle_kept_alive_connection_does_not_hold_up_the_stop(
         elapsed = time.monotonic() - started
 
     assert exit_code == 0, service.output()
-    assert elapsed < MARGIN_SECONDS
+    assert elapsed < PROMPT_STOP_SECONDS
 
 
 def test_a_stop_that_arrives_while_workers_boot_is_not_lost(
@@ -82,4 +85,4 @@ def test_a_stop_that_arrives_while_workers_boot_is_not_lost(
     exit_code = service.wait(timeout=20 + MARGIN_SECONDS)
 
     assert exit_code == 0, service.output()
-    assert time.monotonic() - started < MARGIN_SECONDS
+    assert time.monotonic() - started < PROMPT_STOP_SECONDS
