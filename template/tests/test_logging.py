@@ -117,3 +117,15 @@ def test_health_probes_are_not_logged_at_info(
         "/health/anything": "info",
         "/healthz": "info",
     }
+
+
+def test_http_client_libraries_write_no_line_per_request_even_at_debug(
+    client: httpx2.Client, log_lines: LogLines
+) -> None:
+    # Their lines repeat each call's URL, query string included.
+    client.get("/not-found?token=not-for-the-logs")
+
+    lines = log_lines()
+    assert access_lines(lines)
+    assert not {line["logger"] for line in lines} & {"httpx2", "httpcore2"}
+    assert "not-for-the-logs" not in "\n".join(str(line) for line in lines)

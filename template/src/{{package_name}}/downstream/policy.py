@@ -11,7 +11,6 @@ Nothing is logged per attempt: one warning when a call fails for good, and the
 breaker's own line when its state changes.
 """
 
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,10 +33,8 @@ RETRYABLE_STATUSES = frozenset({502, 503, 504})
 # Raised before a byte of the request left: safe to retry even for a POST.
 NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout)
 
+# httpx2's own line per attempt stays off: `QUIET_LOGGERS` in `..logging`.
 logger = structlog.get_logger(__name__)
-# httpx2 logs every request at INFO, query string included: a line per attempt is
-# what this module promises not to write, and a query may carry a secret.
-logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
