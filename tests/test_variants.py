@@ -33,6 +33,7 @@ FRAMEWORK_WORDS = {
 SESSION_WORDS = ("redis", "session", "visits")
 SESSION_FILES = (
     f"src/{PACKAGE}/cache.py",
+    f"src/{PACKAGE}/cache_policy.py",
     f"src/{PACKAGE}/sessions/__init__.py",
     f"src/{PACKAGE}/sessions/adapter.py",
     f"src/{PACKAGE}/sessions/client.py",
