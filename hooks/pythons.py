@@ -45,6 +45,28 @@ PROJECT_MOUNT = Path("/project")
 UV_CACHE_MOUNT = Path("/uv-cache")
 
 
+def in_namespaces(
+    script: str, name: str, arguments: Sequence[str], unshare: str = "unshare"
+) -> list[str]:
+    """A shell `script` (`$0` is `name`, then the arguments) run in PID and mount
+    namespaces of its own: its mounts stay inside, and its processes die with it."""
+    return [
+        unshare,
+        "--pid",
+        "--fork",
+        "--mount",
+        "--propagation",
+        "private",
+        # Should the caller die, the kernel kills the script and its children.
+        "--kill-child",
+        "/bin/sh",
+        "-c",
+        script,
+        name,
+        *arguments,
+    ]
+
+
 def interpreter_version(executable: str | os.PathLike[str]) -> tuple[str, str] | None:
     """(X.Y, the real executable) of a Python, or None if it does not run (a pyenv
     shim for a version pyenv has not selected, say)."""
@@ -244,26 +266,18 @@ class DebianRoot:
             project_mount=shlex.quote(str(PROJECT_MOUNT)),
             cache_mount=shlex.quote(str(UV_CACHE_MOUNT)),
         )
-        return [
-            "unshare",
-            "--pid",
-            "--fork",
-            "--mount",
-            "--propagation",
-            "private",
-            # Should the test die, the kernel kills the command with it.
-            "--kill-child",
-            "/bin/sh",
-            "-c",
+        return in_namespaces(
             script,
             "in-root",
-            str(self.path),
-            str(project),
-            str(tmp),
-            str(uv_cache_dir()),
-            str(uv_binary()),
-            *map(str, command),
-        ]
+            [
+                str(self.path),
+                str(project),
+                str(tmp),
+                str(uv_cache_dir()),
+                str(uv_binary()),
+                *map(str, command),
+            ],
+        )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from hooks.pythons import (
     DEBIAN_SUITES,
     cache_lock,
     debootstrap,
+    in_namespaces,
     uv_binary,
 )
 from hooks.servers import RedisServer, ServerProcess, free_port
@@ -391,25 +392,18 @@ def container_command(
     script = RUNTIME.format(
         mount=shlex.quote(host_tool("mount")), unshare=shlex.quote(unshare)
     )
-    return [
-        unshare,
-        "--pid",
-        "--fork",
-        "--mount",
-        "--propagation",
-        "private",
-        # Should the test die, the kernel kills the container with it.
-        "--kill-child",
-        "/bin/sh",
-        "-c",
+    return in_namespaces(
         script,
         "runtime",
-        str(root),
-        config["WorkingDir"],
-        uid,
-        gid,
-        *(command if command is not None else config["Cmd"]),
-    ]
+        [
+            str(root),
+            config["WorkingDir"],
+            uid,
+            gid,
+            *(command if command is not None else config["Cmd"]),
+        ],
+        unshare=unshare,
+    )
 
 
 def container_env(image: Image, **settings: str) -> dict[str, str]:
