@@ -267,6 +267,24 @@ def schema_problems(answers: Answers, schema: Schema) -> list[Problem]:
     return sorted(unique, key=lambda problem: order.get(problem.subject, len(order)))
 
 
+def render(
+    template: str, version: str, destination: Path, answers: Answers, *, pretend: bool
+) -> None:
+    """Copier, non-interactive: the answers given and defaults for the rest. A
+    template that would run tasks or migrations is refused (`unsafe=False`).
+    `pretend` writes nothing."""
+    copier.run_copy(
+        template,
+        destination,
+        data=answers,
+        defaults=True,
+        vcs_ref=version,
+        unsafe=False,
+        pretend=pretend,
+        quiet=True,
+    )
+
+
 def copier_problems(
     template: str,
     version: str,
@@ -282,16 +300,7 @@ def copier_problems(
     package name "json").
     """
     try:
-        copier.run_copy(
-            template,
-            destination,
-            data=answers,
-            defaults=True,
-            vcs_ref=version,
-            unsafe=False,
-            pretend=True,
-            quiet=True,
-        )
+        render(template, version, destination, answers, pretend=True)
     except ValueError as error:
         refusal = copier_refusal(error, questions)
         if refusal is None:
@@ -319,15 +328,7 @@ def generate(
         )
         if problems:
             raise RefusedError(problems, EXIT_REFUSED)
-        copier.run_copy(
-            template,
-            destination,
-            data=answers,
-            defaults=True,
-            vcs_ref=version,
-            unsafe=False,
-            quiet=True,
-        )
+        render(template, version, destination, answers, pretend=False)
     except (CopierError, ValueError, OSError) as error:
         # Unreachable or unsafe template, or a failed render: Copier removes a
         # destination it created, so nothing is left behind.
