@@ -59,6 +59,23 @@ def wait_until(
         time.sleep(interval)
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket that listens on HOST:`port` (Linux)."""
+    listening = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        # sl, local address (hex IP:port), remote address, state (0A: LISTEN), ...,
+        # and, tenth, the socket's inode.
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            listening.add(f"socket:[{fields[9]}]")
+    with contextlib.suppress(OSError):
+        for fd in (Path("/proc") / str(pid) / "fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in listening:
+                    return True
+    return False
+
+
 def http_status(port: int, path: str, timeout: float = 1.0) -> int | None:
     """The status of a GET on a fresh connection, or None when there is no answer."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
@@ -146,8 +163,17 @@ class RedisServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_until(self.answers_ping, 10, self.log.read_text, self.process)
+        wait_until(self.is_up, 10, self.log.read_text, self.process)
         return self
+
+    def is_up(self) -> bool:
+        """It answers PING, and it is this one: another redis-server that took the
+        port first would answer too (the process then exits: port in use)."""
+        return (
+            self.process is not None
+            and self.answers_ping()
+            and listens_on(self.process.pid, self.port)
+        )
 
     def answers_ping(self) -> bool:
         try:
@@ -213,8 +239,11 @@ class ServerProcess:
             raise RuntimeError(f"{self.stdout_path.stem} was never launched")
         return self.process
 
-    def launch(self, command: list[str], cwd: Path, timeout: float) -> None:
-        """Start the command in its own session; wait until `/health/live` is 200."""
+    def launch(
+        self, command: list[str], cwd: Path, timeout: float, interval: float = 0.1
+    ) -> None:
+        """Start the command in its own session; wait until `is_live()`, asking every
+        `interval` seconds."""
         with (
             self.stdout_path.open("wb") as stdout,
             self.stderr_path.open("wb") as stderr,
@@ -227,9 +256,10 @@ class ServerProcess:
                 stderr=stderr,
                 start_new_session=True,
             )
-        wait_until(self.is_live, timeout, self.output, self.process, interval=0.1)
+        wait_until(self.is_live, timeout, self.output, self.process, interval)
 
     def is_live(self) -> bool:
+        """`/health/live` answers 200."""
         return http_status(self.port, "/health/live") == 200
 
     def output(self) -> str:
