@@ -59,11 +59,9 @@ Needs redis-server and wrk on PATH (`apt-get install -y redis-server wrk`).
 
 import argparse
 import http.client
-import importlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import statistics
 import subprocess
@@ -78,7 +76,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.flask_servers import cell, median, session_cookie, times
+from benchmarks.common import (
+    cell,
+    median,
+    pyplot,
+    require_tools,
+    session_cookie,
+    times,
+    tool_version,
+)
 from hooks.projects import (
     DEPLOY_TARGETS,
     FRAMEWORKS,
@@ -615,13 +621,6 @@ def locked_versions(project: Path) -> dict[str, str]:
     }
 
 
-def tool_version(tool: str) -> str:
-    # wrk prints its version with its usage and exits 1.
-    return subprocess.run(
-        [tool, "--version"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()[0]
-
-
 # --- summary -------------------------------------------------------------------------
 
 
@@ -815,17 +814,13 @@ def table(summaries: dict[tuple[str, str, str], Summary]) -> str:
 def chart(summaries: dict[tuple[str, str, str], Summary], path: Path) -> bool:
     """Five panels, one group per (framework, fault), baseline and current side by
     side; a dashed line marks each target. Drawn when matplotlib is importable."""
-    try:
-        # Imported by name: matplotlib is optional, and not in the repository's venv.
-        matplotlib = importlib.import_module("matplotlib")
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    matplotlib.use("Agg")
-    pyplot = importlib.import_module("matplotlib.pyplot")
     groups = sorted({(fw, fault) for fw, fault, _ in summaries})
     labels = [f"{fw}\n{fault}" for fw, fault in groups]
     width = 0.4
-    figure, panels = pyplot.subplots(1, 5, figsize=(22, 4.8))
+    figure, panels = plt.subplots(1, 5, figsize=(22, 4.8))
     panel_specs: list[tuple[str, Callable[[Summary], float | None], float | None, str]]
     panel_specs = [
         (
@@ -887,7 +882,7 @@ def chart(summaries: dict[tuple[str, str, str], Summary], path: Path) -> bool:
     figure.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
-    pyplot.close(figure)
+    plt.close(figure)
     return True
 
 
@@ -907,9 +902,7 @@ def main() -> int:
         help="keep each run's service and redis-server logs in this folder",
     )
     args = parser.parse_args()
-    for tool in ("wrk", "redis-server"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not on PATH (apt-get install -y wrk redis-server)")
+    require_tools("wrk", "redis-server")
     began = time.monotonic()
     commits = {
         "baseline": commit_of(args.baseline_ref),

@@ -51,13 +51,11 @@ Needs redis-server and wrk on PATH (`apt-get install -y redis-server wrk`).
 import argparse
 import contextlib
 import http.client
-import importlib
 import json
 import multiprocessing
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import statistics
@@ -73,6 +71,20 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any, ClassVar
 
+from benchmarks.common import (
+    WRK_CONNECTIONS,
+    Throughput,
+    cell,
+    install_extra,
+    median,
+    parse_wrk,
+    pyplot,
+    require_tools,
+    session_cookie,
+    times,
+    tool_version,
+    wrk,
+)
 from hooks.projects import (
     DEPLOY_TARGETS,
     PACKAGE,
@@ -97,8 +109,6 @@ WORKER_CONNECTIONS = 1000
 
 WARMUP_SECONDS = 2
 WRK_SECONDS = 5
-WRK_THREADS = 2
-WRK_CONNECTIONS = 32
 
 PROBE_TIMEOUT_SECONDS = 1.0
 SLOW_CLIENTS = 50
@@ -213,16 +223,6 @@ CANDIDATES = (
 
 
 @dataclass
-class Throughput:
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    socket_errors: dict[str, int]  # wrk's counts: connect, read, write, timeout
-
-
-@dataclass
 class Probes:
     failed: int
     total: int
@@ -278,17 +278,6 @@ class Round:
 # --- environment ---------------------------------------------------------------------
 
 
-def install_extra(project: Path, package: str) -> bool:
-    """Install a server into the project's venv, for this benchmark only."""
-    installed = subprocess.run(
-        ["uv", "pip", "install", "--quiet", "--python", ".venv/bin/python", package],
-        cwd=project,
-        env=uv_environment(),
-        check=False,
-    )
-    return installed.returncode == 0
-
-
 def versions(project: Path) -> dict[str, str]:
     script = (
         "import importlib.metadata as m, json\n"
@@ -309,10 +298,7 @@ def versions(project: Path) -> dict[str, str]:
     ).stdout
     found: dict[str, str] = json.loads(out)
     for tool in ("wrk", "redis-server"):
-        # wrk prints its version with its usage and exits 1.
-        found[tool] = subprocess.run(
-            [tool, "--version"], capture_output=True, text=True, check=False
-        ).stdout.splitlines()[0]
+        found[tool] = tool_version(tool)
     return found
 
 
@@ -351,21 +337,6 @@ def probe_on_schedule(port: int, interval: float, count: int) -> Probes:
         total=len(outcomes),
         max_latency_s=round(max(elapsed for _, elapsed in outcomes), 3),
     )
-
-
-def session_cookie(port: int) -> str:
-    connection = http.client.HTTPConnection(HOST, port, timeout=5)
-    try:
-        connection.request("GET", "/visits")
-        response = connection.getresponse()
-        response.read()
-        set_cookie = response.getheader("Set-Cookie")
-    finally:
-        connection.close()
-    if response.status != 200 or set_cookie is None:
-        raise RuntimeError(f"/visits answered {response.status} without a cookie")
-    # The cookie is Secure (APP_ENV=production): pass it by hand over plain HTTP.
-    return set_cookie.split(";", 1)[0]
 
 
 # --- one server run ------------------------------------------------------------------
@@ -446,49 +417,6 @@ def is_json_object(line: str) -> bool:
 
 
 # --- scenarios -----------------------------------------------------------------------
-
-
-WRK_LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
-WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def parse_wrk(output: str) -> Throughput:
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    total = re.search(r"(\d+) requests in", output)
-    if rate is None or total is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    latency = {
-        percent: float(value) * WRK_UNITS_MS[unit]
-        for percent, value, unit in WRK_LATENCY.findall(output)
-    }
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    kinds = ("connect", "read", "write", "timeout")
-    return Throughput(
-        requests_per_s=float(rate.group(1)),
-        p50_ms=round(latency["50"], 3),
-        p99_ms=round(latency["99"], 3),
-        requests=int(total.group(1)),
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=dict(
-            zip(
-                kinds,
-                (int(n) for n in errors.groups()) if errors else [0] * 4,
-                strict=True,
-            )
-        ),
-    )
-
-
-def wrk(url: str, seconds: int, headers: list[str]) -> str:
-    command = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s"]
-    for header in headers:
-        command += ["-H", header]
-    return subprocess.run(
-        [*command, "--latency", url], capture_output=True, text=True, check=True
-    ).stdout
 
 
 def throughput(server: Server, path: str, cookie: bool) -> Throughput:
@@ -698,10 +626,6 @@ def run_round(
     return result
 
 
-def median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 3) if values else None
-
-
 def ratios(
     rounds: list[Round],
     baseline: list[Round],
@@ -827,14 +751,6 @@ def summarise(rounds: list[Round], baseline: list[Round]) -> Summary:
     )
 
 
-def cell(*values: float | None) -> str:
-    return " / ".join("-" if v is None else f"{v:g}" for v in values)
-
-
-def times(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
 def codes(values: list[int | None]) -> str:
     return ", ".join("none (still running)" if c is None else str(c) for c in values)
 
@@ -889,18 +805,14 @@ def chart(summaries: dict[str, Summary], path: Path) -> bool:
 
     Drawn when matplotlib is importable (`uv run --with matplotlib`).
     """
-    try:
-        # Imported by name: matplotlib is optional, and not in the repository's venv.
-        matplotlib = importlib.import_module("matplotlib")
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    matplotlib.use("Agg")
-    pyplot = importlib.import_module("matplotlib.pyplot")
     names = list(summaries)
     runs = list(summaries.values())
     width = 0.8 / len(names)
     colors = [f"C{i}" for i in range(len(names))]
-    figure, panels = pyplot.subplots(1, 4, figsize=(18, 4.8))
+    figure, panels = plt.subplots(1, 4, figsize=(18, 4.8))
     throughput_panel, slow_panel, frozen_panel, stop_panel = panels
 
     def bars(
@@ -952,7 +864,7 @@ def chart(summaries: dict[str, Summary], path: Path) -> bool:
     figure.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
-    pyplot.close(figure)
+    plt.close(figure)
     return True
 
 
@@ -962,8 +874,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=RESULTS / "flask_servers.json")
     parser.add_argument("--chart", type=Path, default=RESULTS / "flask_servers.png")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not on PATH (apt-get install -y wrk)")
+    require_tools("wrk", "redis-server")
     began = time.monotonic()
     rounds: list[Round] = []
     skipped: dict[str, str] = {}
