@@ -2,7 +2,7 @@
 
 import logging
 import re
-import uuid
+import secrets
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import NamedTuple
@@ -29,7 +29,7 @@ def request_id_from(header_value: str | None) -> str:
     """Keep a valid inbound request id, otherwise make a new one."""
     if header_value is not None and _VALID_REQUEST_ID.fullmatch(header_value):
         return header_value
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def bind_request_id(request_id: str) -> None:
