@@ -1,0 +1,671 @@
+"""How close is a generated service to the bare framework it is built on?
+
+Issue 11: a template's per-request overhead, start-up time and memory are paid by
+every service built from it. For each framework the template (the commit HEAD names)
+is generated with the defaults (Python: the one running this script) and installed
+with uv. Beside it, in the same venv, runs a bare app: the framework's hello-world,
+`GET /` answering a small JSON object, and `GET /visits` making the two Redis round
+trips of a returning user's visit (read a JSON record, write it back with a TTL) with
+the same client library and nothing else: the floor under the generated `/visits`. It
+runs on the same production server with the generated server's settings:
+
+- Flask: gunicorn with its gevent workers, 1000 connections a worker, 75 s keep-alive;
+- FastAPI: uvicorn (the same loop and HTTP parser), access log off, 75 s keep-alive.
+
+Each gets APP_ENV=production, LOG_LEVEL=info and WEB_CONCURRENCY (1, then 2); the
+generated service also a 48-character SECRET_KEY and a real redis-server. In each
+round (default 3), for each framework and worker count, the generated service and the
+bare app run one after the other (the order alternates from round to round), and each:
+
+1. cold start: process start to the first 200 on `/health/ready` (bare: `/`), asked
+   every 10 ms;
+2. wrk -t2 -c32 over keep-alive, 2 s of warm-up then 5 s measured: `/health/live` and
+   `/visits` as a returning user (one session cookie on every request) for the
+   generated service, `/` and `/visits` for the bare app;
+3. memory: the resident set (RSS) of the whole process tree after the load.
+
+As context, the bare app's `/` also runs under granian (a Rust HTTP server for WSGI and
+ASGI, installed into the venv for this benchmark only): how much the choice of server
+leaves on the table. And once a round: `copier copy` with the defaults, then the
+first `uv sync --locked` of what it wrote, with a warm uv cache.
+
+Ratios are generated / bare within one round; the table shows their medians over the
+rounds (the machine is shared and noisy: only figures measured close together in time
+compare). Targets: /health/live >= 0.9 x bare `/`, /visits >= 0.5 x bare `/`, cold
+start <= 1.5 x bare, RSS <= 1.4 x bare. The generated `/visits` is also shown against
+the bare `/visits`, and the bare `/visits` against the bare `/`: how much of the
+session's cost is the two round trips themselves.
+
+    uv run python benchmarks/performance.py [--rounds 3] [--json PATH] [--chart PATH]
+    uv run --with matplotlib python benchmarks/performance.py   # also draws the chart
+
+Needs redis-server and wrk on PATH (`apt-get install -y redis-server wrk`).
+"""
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmarks.common import (
+    WRK_CONNECTIONS,
+    WRK_THREADS,
+    Throughput,
+    cell,
+    install_extra,
+    median,
+    parse_wrk,
+    pyplot,
+    require_tools,
+    session_cookie,
+    times,
+    tool_version,
+    wrk,
+)
+from benchmarks.faults import commit_of, installed_project, locked_versions
+from hooks.projects import (
+    FRAMEWORKS,
+    PACKAGE,
+    RUNTIME_PYTHON,
+    SYNC,
+    run,
+    uv_environment,
+)
+from hooks.questions import ROOT
+from hooks.servers import HOST, RedisServer, ServerProcess, free_port, http_status
+
+RESULTS = ROOT / "benchmarks" / "results"
+WORKER_COUNTS = (1, 2)
+WARMUP_SECONDS = 2
+WRK_SECONDS = 5
+READY_POLL_SECONDS = 0.01
+START_TIMEOUT_SECONDS = 30
+KEEP_ALIVE_SECONDS = "75"
+WORKER_CONNECTIONS = "1000"
+
+GENERATED = "generated"
+BARE = "bare"
+GRANIAN = "bare on granian"
+APPS = (GENERATED, BARE, GRANIAN)
+
+TARGETS = {
+    "live_ratio": 0.9,  # at least
+    "visits_ratio": 0.5,  # at least
+    "cold_start_ratio": 1.5,  # at most
+    "rss_ratio": 1.4,  # at most
+}
+
+BARE_MODULE = "bare_app"
+BARE_APPS = {
+    "flask": '''"""The Flask hello-world, and a visit's two Redis round trips."""
+
+import json
+import os
+
+from flask import Flask
+from redis import Redis
+
+app = Flask(__name__)
+redis = Redis.from_url(os.environ["REDIS_URL"])
+
+
+@app.get("/")
+def index() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/visits")
+def visits() -> dict[str, int]:
+    # One read and one write of a JSON record: what a returning user's session costs.
+    stored = redis.get("bare:visits")
+    count = (json.loads(stored)["visits"] if stored else 0) + 1
+    redis.set("bare:visits", json.dumps({"visits": count}), ex=86400)
+    return {"visits": count}
+''',
+    "fastapi": '''"""The FastAPI hello-world, and a visit's two Redis round trips."""
+
+import json
+import os
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+app = FastAPI()
+redis = Redis.from_url(os.environ["REDIS_URL"])
+
+
+@app.get("/")
+async def index() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/visits")
+async def visits() -> dict[str, int]:
+    # One read and one write of a JSON record: what a returning user's session costs.
+    stored = await redis.get("bare:visits")
+    count = (json.loads(stored)["visits"] if stored else 0) + 1
+    await redis.set("bare:visits", json.dumps({"visits": count}), ex=86400)
+    return {"visits": count}
+''',
+}
+
+
+# --- serving -------------------------------------------------------------------------
+
+
+def bare_command(framework: str, bin_dir: Path, port: int, workers: int) -> list[str]:
+    """The bare app on the generated service's server, with its settings."""
+    if framework == "flask":
+        return [
+            str(bin_dir / "gunicorn"),
+            *("--worker-class", "gevent", "--workers", str(workers)),
+            *("--worker-connections", WORKER_CONNECTIONS),
+            *("--keep-alive", KEEP_ALIVE_SECONDS, "--bind", f"{HOST}:{port}"),
+            *("--log-level", "info", "--no-control-socket"),
+            f"{BARE_MODULE}:app",
+        ]
+    return [
+        str(bin_dir / "uvicorn"),
+        *("--host", HOST, "--port", str(port), "--workers", str(workers)),
+        *("--timeout-keep-alive", KEEP_ALIVE_SECONDS, "--no-access-log"),
+        *("--log-level", "info"),
+        f"{BARE_MODULE}:app",
+    ]
+
+
+def granian_command(
+    framework: str, bin_dir: Path, port: int, workers: int
+) -> list[str]:
+    return [
+        str(bin_dir / "granian"),
+        *("--interface", "wsgi" if framework == "flask" else "asgi"),
+        *("--workers", str(workers), "--host", HOST, "--port", str(port)),
+        *("--log-level", "info"),
+        f"{BARE_MODULE}:app",
+    ]
+
+
+class Server(ServerProcess):
+    """One app on a free port, ready once `ready_path` answers 200."""
+
+    def __init__(
+        self, name: str, logs: Path, env: dict[str, str], ready_path: str
+    ) -> None:
+        super().__init__(name, logs, env)
+        self.ready_path = ready_path
+
+    def is_live(self) -> bool:
+        return http_status(self.port, self.ready_path) == 200
+
+
+def tree_rss_mib(pid: int) -> float:
+    """The resident memory of a process and all its descendants, in MiB."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the command's name, in parentheses: state, then the parent's pid.
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    kib = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            status = (Path("/proc") / str(current) / "status").read_text()
+        except OSError:
+            continue
+        kib += sum(
+            int(line.split()[1])
+            for line in status.splitlines()
+            if line.startswith("VmRSS:")
+        )
+    return round(kib / 1024, 1)
+
+
+# --- results -------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    framework: str
+    app: str
+    workers: int
+    round: int
+    load_1m: float  # the machine's 1-minute load average as the run starts
+    cold_start_s: float | None = None
+    rss_mib: float | None = None
+    by_path: dict[str, Throughput] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Generation:
+    round: int
+    copier_copy_s: float
+    uv_sync_s: float
+
+
+def measure(
+    framework: str,
+    app: str,
+    workers: int,
+    number: int,
+    project: Path,
+    scratch: Path,
+    redis: RedisServer,
+) -> Measure:
+    found = Measure(framework, app, workers, number, round(os.getloadavg()[0], 2))
+    print(f"round {number}: {framework} {app}, {workers} worker(s)", flush=True)
+    port = free_port()
+    env = uv_environment(
+        PORT=str(port),
+        WEB_CONCURRENCY=str(workers),
+        APP_ENV="production",
+        LOG_LEVEL="info",
+    )
+    bin_dir = project / ".venv" / "bin"
+    paths: tuple[str, ...]
+    if app == GENERATED:
+        env |= {"SECRET_KEY": secrets.token_urlsafe(36), "REDIS_URL": redis.url}
+        command = [str(bin_dir / "python"), "-m", PACKAGE]
+        ready_path, paths, cwd = "/health/ready", ("/health/live", "/visits"), project
+    else:
+        env |= {"PYTHONPATH": str(scratch), "REDIS_URL": redis.url}
+        build = bare_command if app == BARE else granian_command
+        command = build(framework, bin_dir, port, workers)
+        ready_path, cwd = "/", scratch
+        # On granian, the bare app's `/` only: context for the server, not the app.
+        paths = ("/", "/visits") if app == BARE else ("/",)
+    logs = scratch / "logs"
+    logs.mkdir(exist_ok=True)
+    name = f"{framework}-{app.replace(' ', '-')}-{workers}-{number}"
+    server = Server(name, logs, env, ready_path)
+    try:
+        began = time.monotonic()
+        server.launch(command, cwd, START_TIMEOUT_SECONDS, READY_POLL_SECONDS)
+        found.cold_start_s = round(time.monotonic() - began, 3)
+        for path in paths:
+            returning = app == GENERATED and path == "/visits"
+            headers = [f"Cookie: {session_cookie(port)}"] if returning else []
+            wrk(server.url + path, WARMUP_SECONDS, headers)
+            found.by_path[path] = parse_wrk(
+                wrk(server.url + path, WRK_SECONDS, headers)
+            )
+        found.rss_mib = tree_rss_mib(server.started.pid)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        found.errors.append(f"{type(error).__name__}: {str(error)[:500]}")
+    finally:
+        server.kill()
+    return found
+
+
+def generation(number: int, commit: str, workdir: Path) -> Generation:
+    """`copier copy` with the defaults, then uv's first sync of it (warm cache)."""
+    destination = workdir / f"generated-{number}" / "order-service"
+    copier = Path(sys.executable).parent / "copier"
+    began = time.monotonic()
+    run(
+        [
+            str(copier),
+            "copy",
+            "--defaults",
+            "--quiet",
+            *("--vcs-ref", commit),
+            # The Python that runs here: the default may be one this machine lacks.
+            *("--data", f"python_version={RUNTIME_PYTHON}"),
+            str(ROOT),
+            str(destination),
+        ],
+        cwd=workdir,
+    )
+    copied = time.monotonic()
+    run(SYNC, cwd=destination)
+    synced = time.monotonic()
+    return Generation(number, round(copied - began, 3), round(synced - copied, 3))
+
+
+# --- summary -------------------------------------------------------------------------
+
+
+def rps(m: Measure | None, path: str) -> float | None:
+    found = m.by_path.get(path) if m else None
+    return found.requests_per_s if found else None
+
+
+# The generated / bare ratios, each from one round's two measures.
+RATIOS: dict[str, Callable[[Measure, Measure], float | None]] = {
+    "live_ratio": lambda g, b: quotient(rps(g, "/health/live"), rps(b, "/")),
+    "visits_ratio": lambda g, b: quotient(rps(g, "/visits"), rps(b, "/")),
+    # Against the bare app's own two Redis round trips: what the session layer costs.
+    "visits_floor_ratio": lambda g, b: quotient(rps(g, "/visits"), rps(b, "/visits")),
+    # The bare app's two Redis round trips against its hello-world.
+    "bare_visits_ratio": lambda _, b: quotient(rps(b, "/visits"), rps(b, "/")),
+    "cold_start_ratio": lambda g, b: quotient(g.cold_start_s, b.cold_start_s),
+    "rss_ratio": lambda g, b: quotient(g.rss_mib, b.rss_mib),
+    # Not the generated service: the bare app on granian against its own server.
+    "granian_ratio": lambda g, b: quotient(rps(g, "/"), rps(b, "/")),
+}
+
+
+def quotient(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+@dataclass
+class Summary:
+    """Medians over the rounds of one framework at one worker count."""
+
+    rounds: int
+    bare_rps: float | None
+    bare_p50_ms: float | None
+    bare_p99_ms: float | None
+    bare_visits_rps: float | None
+    live_rps: float | None
+    live_p50_ms: float | None
+    live_p99_ms: float | None
+    visits_rps: float | None
+    visits_p50_ms: float | None
+    visits_p99_ms: float | None
+    granian_rps: float | None
+    cold_start_s: float | None
+    bare_cold_start_s: float | None
+    rss_mib: float | None
+    bare_rss_mib: float | None
+    # Medians of the same round's ratios, by RATIOS' names.
+    ratios: dict[str, float | None]
+    # Rounds whose ratio meets each target.
+    met: dict[str, int]
+    errors: list[str]
+
+
+def meets(name: str, ratio: float | None) -> bool:
+    if ratio is None:
+        return False
+    target = TARGETS[name]
+    return (
+        ratio <= target
+        if name in {"cold_start_ratio", "rss_ratio"}
+        else ratio >= target
+    )
+
+
+def latency(ms: list[Measure], path: str, attribute: str) -> float | None:
+    return median(
+        [getattr(m.by_path[path], attribute) for m in ms if path in m.by_path]
+    )
+
+
+def summarise(measures: list[Measure]) -> Summary:
+    of = {app: {m.round: m for m in measures if m.app == app} for app in APPS}
+    rounds = sorted(of[GENERATED])
+    per_round: dict[str, list[float]] = {name: [] for name in RATIOS}
+    met = dict.fromkeys(TARGETS, 0)
+    for number in rounds:
+        generated, bare = of[GENERATED].get(number), of[BARE].get(number)
+        granian = of[GRANIAN].get(number)
+        if generated is None or bare is None:
+            continue
+        for name, ratio in RATIOS.items():
+            if name == "granian_ratio":
+                value = ratio(granian, bare) if granian else None
+            else:
+                value = ratio(generated, bare)
+            if value is not None:
+                per_round[name].append(value)
+            if name in met and meets(name, value):
+                met[name] += 1
+    generated_all = list(of[GENERATED].values())
+    bare_all = list(of[BARE].values())
+    return Summary(
+        rounds=len(rounds),
+        bare_rps=median([x for m in bare_all if (x := rps(m, "/"))]),
+        bare_p50_ms=latency(bare_all, "/", "p50_ms"),
+        bare_p99_ms=latency(bare_all, "/", "p99_ms"),
+        bare_visits_rps=median([x for m in bare_all if (x := rps(m, "/visits"))]),
+        live_rps=median([x for m in generated_all if (x := rps(m, "/health/live"))]),
+        live_p50_ms=latency(generated_all, "/health/live", "p50_ms"),
+        live_p99_ms=latency(generated_all, "/health/live", "p99_ms"),
+        visits_rps=median([x for m in generated_all if (x := rps(m, "/visits"))]),
+        visits_p50_ms=latency(generated_all, "/visits", "p50_ms"),
+        visits_p99_ms=latency(generated_all, "/visits", "p99_ms"),
+        granian_rps=median([x for m in of[GRANIAN].values() if (x := rps(m, "/"))]),
+        cold_start_s=median(
+            [m.cold_start_s for m in generated_all if m.cold_start_s is not None]
+        ),
+        bare_cold_start_s=median(
+            [m.cold_start_s for m in bare_all if m.cold_start_s is not None]
+        ),
+        rss_mib=median([m.rss_mib for m in generated_all if m.rss_mib is not None]),
+        bare_rss_mib=median([m.rss_mib for m in bare_all if m.rss_mib is not None]),
+        ratios={
+            name: round(statistics.median(values), 3) if values else None
+            for name, values in per_round.items()
+        },
+        met=met,
+        errors=[f"{m.app}, round {m.round}: {e}" for m in measures for e in m.errors],
+    )
+
+
+def table(summaries: dict[tuple[str, int], Summary]) -> str:
+    rows = [
+        "| framework | workers | bare `/` req/s (p50 / p99 ms)"
+        " | `/health/live` req/s (x bare; p50 / p99 ms)"
+        " | `/visits` req/s (x bare; p50 / p99 ms)"
+        " | bare `/visits` req/s (x bare) | `/visits` x bare `/visits`"
+        " | cold start s: generated / bare (x)"
+        " | RSS MiB: generated / bare (x)"
+        " | bare on granian req/s (x bare)"
+        " | targets met: live >= 0.9 / visits >= 0.5 / start <= 1.5 / RSS <= 1.4 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for (framework, workers), s in summaries.items():
+        r = s.ratios
+        rows.append(
+            "| "
+            + " | ".join(
+                [
+                    framework,
+                    str(workers),
+                    f"{cell(s.bare_rps)} ({cell(s.bare_p50_ms, s.bare_p99_ms)})",
+                    f"{cell(s.live_rps)} ({times(r['live_ratio'])};"
+                    f" {cell(s.live_p50_ms, s.live_p99_ms)})",
+                    f"{cell(s.visits_rps)} ({times(r['visits_ratio'])};"
+                    f" {cell(s.visits_p50_ms, s.visits_p99_ms)})",
+                    f"{cell(s.bare_visits_rps)} ({times(r['bare_visits_ratio'])})",
+                    times(r["visits_floor_ratio"]),
+                    f"{cell(s.cold_start_s, s.bare_cold_start_s)}"
+                    f" ({times(r['cold_start_ratio'])})",
+                    f"{cell(s.rss_mib, s.bare_rss_mib)} ({times(r['rss_ratio'])})",
+                    f"{cell(s.granian_rps)} ({times(r['granian_ratio'])})",
+                    " / ".join(f"{s.met[name]}/{s.rounds}" for name in TARGETS),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(rows)
+
+
+def chart(summaries: dict[tuple[str, int], Summary], path: Path) -> bool:
+    """Three panels of generated / bare ratios, a group per framework and worker
+    count, each target dashed. Drawn when matplotlib is importable."""
+    plt = pyplot()
+    if plt is None:
+        return False
+    groups = list(summaries)
+    labels = [f"{framework}\n{workers} worker(s)" for framework, workers in groups]
+    panels_spec: list[tuple[str, list[tuple[str, str]]]] = [
+        (
+            "throughput, x bare `/`",
+            [
+                ("live_ratio", "/health/live"),
+                ("visits_ratio", "/visits"),
+                ("bare_visits_ratio", "bare /visits"),
+                ("granian_ratio", "bare on granian"),
+            ],
+        ),
+        ("cold start, x bare", [("cold_start_ratio", "to first ready 200")]),
+        ("RSS after load, x bare", [("rss_ratio", "process tree")]),
+    ]
+    figure, panels = plt.subplots(1, 3, figsize=(16, 4.8))
+    for axes, (title, series) in zip(panels, panels_spec, strict=True):
+        width = 0.8 / len(series)
+        for i, (name, label) in enumerate(series):
+            heights = [summaries[g].ratios.get(name) for g in groups]
+            drawn = axes.bar(
+                [x - 0.4 + width * (i + 0.5) for x in range(len(groups))],
+                [h or 0.0 for h in heights],
+                width,
+                color=f"C{i}",
+                label=label,
+            )
+            axes.bar_label(
+                drawn,
+                labels=["n/a" if h is None else f"{h:.2f}" for h in heights],
+                fontsize=7,
+                padding=2,
+            )
+            if name in TARGETS:
+                axes.axhline(TARGETS[name], color=f"C{i}", linestyle="--", linewidth=1)
+        axes.axhline(1.0, color="grey", linewidth=0.5)
+        axes.set_xticks(range(len(groups)), labels)
+        axes.set_title(title, fontsize=10)
+        axes.margins(y=0.15)
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+# --- main ----------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ref", default="HEAD")
+    parser.add_argument("--json", type=Path, default=RESULTS / "performance.json")
+    parser.add_argument("--chart", type=Path, default=RESULTS / "performance.png")
+    args = parser.parse_args()
+    require_tools("wrk", "redis-server")
+    began = time.monotonic()
+    commit = commit_of(args.ref)
+    measures: list[Measure] = []
+    generations: list[Generation] = []
+    locked: dict[str, dict[str, str]] = {}
+    granian: dict[str, bool] = {}
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        (scratch / f"{BARE_MODULE}.py").write_text("")
+        projects = {}
+        for framework in FRAMEWORKS:
+            project = installed_project(framework, commit, scratch)
+            projects[framework] = project
+            locked[framework] = locked_versions(project)
+            granian[framework] = install_extra(project, "granian")
+        redis = RedisServer(scratch).start()
+        try:
+            for number in range(1, args.rounds + 1):
+                generations.append(generation(number, commit, scratch))
+                order = (GENERATED, BARE) if number % 2 else (BARE, GENERATED)
+                for framework in FRAMEWORKS:
+                    # One bare app at a time: the module is the framework's.
+                    (scratch / f"{BARE_MODULE}.py").write_text(BARE_APPS[framework])
+                    apps = (*order, GRANIAN) if granian[framework] else order
+                    for workers in WORKER_COUNTS:
+                        for app in apps:
+                            measures.append(
+                                measure(
+                                    framework,
+                                    app,
+                                    workers,
+                                    number,
+                                    projects[framework],
+                                    scratch,
+                                    redis,
+                                )
+                            )
+        finally:
+            redis.stop()
+    summaries = {
+        (framework, workers): summarise(
+            [m for m in measures if (m.framework, m.workers) == (framework, workers)]
+        )
+        for framework in FRAMEWORKS
+        for workers in WORKER_COUNTS
+    }
+    copy_s = median([g.copier_copy_s for g in generations])
+    sync_s = median([g.uv_sync_s for g in generations])
+    wall = round(time.monotonic() - began, 1)
+    loads = [m.load_1m for m in measures]
+    print()
+    print(table(summaries))
+    print(
+        f"\ngeneration (defaults): copier copy {cell(copy_s)} s, first uv sync"
+        f" {cell(sync_s)} s (warm cache)"
+    )
+    for key, s in summaries.items():
+        for error in s.errors:
+            print(f"error: {key[0]} {key[1]} worker(s): {error}")
+    for framework, installed in granian.items():
+        if not installed:
+            print(f"granian did not install for {framework}: no granian runs")
+    print(
+        f"{args.rounds} rounds, medians; wall time {wall} s, {os.cpu_count()} CPUs;"
+        f" 1-minute load average at run starts: median {statistics.median(loads):g},"
+        f" max {max(loads):g}"
+    )
+    report = {
+        "wall_seconds": wall,
+        "cpus": os.cpu_count(),
+        "load_1m": {"median": statistics.median(loads), "max": max(loads)},
+        "python": sys.version.split()[0],
+        "ref": {"ref": args.ref, "commit": commit},
+        "versions": {
+            "wrk": tool_version("wrk"),
+            "redis-server": tool_version("redis-server"),
+            "locked": locked,
+        },
+        "load": {
+            "wrk_threads": WRK_THREADS,
+            "connections": WRK_CONNECTIONS,
+            "warmup_s": WARMUP_SECONDS,
+            "measured_s": WRK_SECONDS,
+            "worker_counts": list(WORKER_COUNTS),
+        },
+        "bare_apps": BARE_APPS,
+        "targets": TARGETS,
+        "ratios": "generated / bare: the median over the rounds of the same round's "
+        "ratio; granian_ratio is the bare app on granian / on the generated server",
+        "generation": {
+            "copier_copy_s": copy_s,
+            "uv_sync_s": sync_s,
+            "rounds": [asdict(g) for g in generations],
+        },
+        "medians": {f"{fw} {w}": asdict(s) for (fw, w), s in summaries.items()},
+        "measures": [asdict(m) for m in measures],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    if chart(summaries, args.chart):
+        print(f"wrote {args.chart}")
+    else:
+        print("no chart: run with `uv run --with matplotlib` to draw one")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
