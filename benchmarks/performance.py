@@ -3,11 +3,12 @@
 Issue 11: a template's per-request overhead, start-up time and memory are paid by
 every service built from it. For each framework the template (the commit HEAD names)
 is generated with the defaults (Python: the one running this script) and installed
-with uv. Beside it, in the same venv, runs a bare app: the framework's hello-world,
-`GET /` answering a small JSON object, and `GET /visits` making the two Redis round
-trips of a returning user's visit (read a JSON record, write it back with a TTL) with
-the same client library and nothing else: the floor under the generated `/visits`. It
-runs on the same production server with the generated server's settings:
+with uv. Beside it, in the same venv, runs the bare app: the framework's hello-world,
+`GET /` answering a small JSON object. A second bare app adds `GET /visits`, the two
+Redis round trips of a returning user's visit (read a JSON record, write it back with
+a TTL) with the same client library and nothing else: the floor under the generated
+`/visits`. Both run on the same production server with the generated server's
+settings:
 
 - Flask: gunicorn with its gevent workers, 1000 connections a worker, 75 s keep-alive;
 - FastAPI: uvicorn (the same loop and HTTP parser), access log off, 75 s keep-alive.
@@ -21,7 +22,7 @@ bare app run one after the other (the order alternates from round to round), and
    every 10 ms;
 2. wrk -t2 -c32 over keep-alive, 2 s of warm-up then 5 s measured: `/health/live` and
    `/visits` as a returning user (one session cookie on every request) for the
-   generated service, `/` and `/visits` for the bare app;
+   generated service, `/` for the bare app, `/visits` for the bare app with Redis;
 3. memory: the resident set (RSS) of the whole process tree after the load.
 
 As context, the bare app's `/` also runs under granian (a Rust HTTP server for WSGI and
@@ -93,8 +94,9 @@ WORKER_CONNECTIONS = "1000"
 
 GENERATED = "generated"
 BARE = "bare"
+BARE_REDIS = "bare with Redis"
 GRANIAN = "bare on granian"
-APPS = (GENERATED, BARE, GRANIAN)
+APPS = (GENERATED, BARE, BARE_REDIS, GRANIAN)
 
 TARGETS = {
     "live_ratio": 0.9,  # at least
@@ -103,8 +105,33 @@ TARGETS = {
     "rss_ratio": 1.4,  # at most
 }
 
-BARE_MODULE = "bare_app"
+MODULES = {BARE: "bare_app", GRANIAN: "bare_app", BARE_REDIS: "bare_redis_app"}
 BARE_APPS = {
+    "flask": '''"""The Flask hello-world."""
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def index() -> dict[str, str]:
+    return {"status": "ok"}
+''',
+    "fastapi": '''"""The FastAPI hello-world."""
+
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/")
+async def index() -> dict[str, str]:
+    return {"status": "ok"}
+''',
+}
+# The hello-world, and a returning user's two Redis round trips with nothing around.
+BARE_REDIS_APPS = {
     "flask": '''"""The Flask hello-world, and a visit's two Redis round trips."""
 
 import json
@@ -161,7 +188,9 @@ async def visits() -> dict[str, int]:
 # --- serving -------------------------------------------------------------------------
 
 
-def bare_command(framework: str, bin_dir: Path, port: int, workers: int) -> list[str]:
+def bare_command(
+    framework: str, module: str, bin_dir: Path, port: int, workers: int
+) -> list[str]:
     """The bare app on the generated service's server, with its settings."""
     if framework == "flask":
         return [
@@ -170,26 +199,26 @@ def bare_command(framework: str, bin_dir: Path, port: int, workers: int) -> list
             *("--worker-connections", WORKER_CONNECTIONS),
             *("--keep-alive", KEEP_ALIVE_SECONDS, "--bind", f"{HOST}:{port}"),
             *("--log-level", "info", "--no-control-socket"),
-            f"{BARE_MODULE}:app",
+            f"{module}:app",
         ]
     return [
         str(bin_dir / "uvicorn"),
         *("--host", HOST, "--port", str(port), "--workers", str(workers)),
         *("--timeout-keep-alive", KEEP_ALIVE_SECONDS, "--no-access-log"),
         *("--log-level", "info"),
-        f"{BARE_MODULE}:app",
+        f"{module}:app",
     ]
 
 
 def granian_command(
-    framework: str, bin_dir: Path, port: int, workers: int
+    framework: str, module: str, bin_dir: Path, port: int, workers: int
 ) -> list[str]:
     return [
         str(bin_dir / "granian"),
         *("--interface", "wsgi" if framework == "flask" else "asgi"),
         *("--workers", str(workers), "--host", HOST, "--port", str(port)),
         *("--log-level", "info"),
-        f"{BARE_MODULE}:app",
+        f"{module}:app",
     ]
 
 
@@ -282,11 +311,10 @@ def measure(
         ready_path, paths, cwd = "/health/ready", ("/health/live", "/visits"), project
     else:
         env |= {"PYTHONPATH": str(scratch), "REDIS_URL": redis.url}
-        build = bare_command if app == BARE else granian_command
-        command = build(framework, bin_dir, port, workers)
+        build = granian_command if app == GRANIAN else bare_command
+        command = build(framework, MODULES[app], bin_dir, port, workers)
         ready_path, cwd = "/", scratch
-        # On granian, the bare app's `/` only: context for the server, not the app.
-        paths = ("/", "/visits") if app == BARE else ("/",)
+        paths = ("/visits",) if app == BARE_REDIS else ("/",)
     logs = scratch / "logs"
     logs.mkdir(exist_ok=True)
     name = f"{framework}-{app.replace(' ', '-')}-{workers}-{number}"
@@ -343,18 +371,40 @@ def rps(m: Measure | None, path: str) -> float | None:
     return found.requests_per_s if found else None
 
 
-# The generated / bare ratios, each from one round's two measures.
-RATIOS: dict[str, Callable[[Measure, Measure], float | None]] = {
-    "live_ratio": lambda g, b: quotient(rps(g, "/health/live"), rps(b, "/")),
-    "visits_ratio": lambda g, b: quotient(rps(g, "/visits"), rps(b, "/")),
-    # Against the bare app's own two Redis round trips: what the session layer costs.
-    "visits_floor_ratio": lambda g, b: quotient(rps(g, "/visits"), rps(b, "/visits")),
-    # The bare app's two Redis round trips against its hello-world.
-    "bare_visits_ratio": lambda _, b: quotient(rps(b, "/visits"), rps(b, "/")),
-    "cold_start_ratio": lambda g, b: quotient(g.cold_start_s, b.cold_start_s),
-    "rss_ratio": lambda g, b: quotient(g.rss_mib, b.rss_mib),
-    # Not the generated service: the bare app on granian against its own server.
-    "granian_ratio": lambda g, b: quotient(rps(g, "/"), rps(b, "/")),
+Round = dict[str, Measure]  # one round's measures of one framework and worker count
+
+
+def ratio(
+    top: str, top_path: str, bottom: str, bottom_path: str
+) -> Callable[[Round], float | None]:
+    return lambda r: quotient(
+        rps(r.get(top), top_path), rps(r.get(bottom), bottom_path)
+    )
+
+
+def measured_ratio(attribute: str) -> Callable[[Round], float | None]:
+    def of(r: Round) -> float | None:
+        top, bottom = r.get(GENERATED), r.get(BARE)
+        if top is None or bottom is None:
+            return None
+        return quotient(getattr(top, attribute), getattr(bottom, attribute))
+
+    return of
+
+
+# Each from one round's measures.
+RATIOS: dict[str, Callable[[Round], float | None]] = {
+    "live_ratio": ratio(GENERATED, "/health/live", BARE, "/"),
+    "visits_ratio": ratio(GENERATED, "/visits", BARE, "/"),
+    # Against the same two Redis round trips with nothing around them: what the
+    # session layer and the rest of the service cost.
+    "visits_floor_ratio": ratio(GENERATED, "/visits", BARE_REDIS, "/visits"),
+    # The two round trips alone, against the hello-world.
+    "bare_visits_ratio": ratio(BARE_REDIS, "/visits", BARE, "/"),
+    "cold_start_ratio": measured_ratio("cold_start_s"),
+    "rss_ratio": measured_ratio("rss_mib"),
+    # Not the generated service: the hello-world on granian against its own server.
+    "granian_ratio": ratio(GRANIAN, "/", BARE, "/"),
 }
 
 
@@ -412,15 +462,9 @@ def summarise(measures: list[Measure]) -> Summary:
     per_round: dict[str, list[float]] = {name: [] for name in RATIOS}
     met = dict.fromkeys(TARGETS, 0)
     for number in rounds:
-        generated, bare = of[GENERATED].get(number), of[BARE].get(number)
-        granian = of[GRANIAN].get(number)
-        if generated is None or bare is None:
-            continue
-        for name, ratio in RATIOS.items():
-            if name == "granian_ratio":
-                value = ratio(granian, bare) if granian else None
-            else:
-                value = ratio(generated, bare)
+        measured = {app: m for app in APPS if (m := of[app].get(number))}
+        for name, of_round in RATIOS.items():
+            value = of_round(measured)
             if value is not None:
                 per_round[name].append(value)
             if name in met and meets(name, value):
@@ -432,7 +476,9 @@ def summarise(measures: list[Measure]) -> Summary:
         bare_rps=median([x for m in bare_all if (x := rps(m, "/"))]),
         bare_p50_ms=latency(bare_all, "/", "p50_ms"),
         bare_p99_ms=latency(bare_all, "/", "p99_ms"),
-        bare_visits_rps=median([x for m in bare_all if (x := rps(m, "/visits"))]),
+        bare_visits_rps=median(
+            [x for m in of[BARE_REDIS].values() if (x := rps(m, "/visits"))]
+        ),
         live_rps=median([x for m in generated_all if (x := rps(m, "/health/live"))]),
         live_p50_ms=latency(generated_all, "/health/live", "p50_ms"),
         live_p99_ms=latency(generated_all, "/health/live", "p99_ms"),
@@ -568,7 +614,6 @@ def main() -> int:
     granian: dict[str, bool] = {}
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        (scratch / f"{BARE_MODULE}.py").write_text("")
         projects = {}
         for framework in FRAMEWORKS:
             project = installed_project(framework, commit, scratch)
@@ -581,9 +626,18 @@ def main() -> int:
                 generations.append(generation(number, commit, scratch))
                 order = (GENERATED, BARE) if number % 2 else (BARE, GENERATED)
                 for framework in FRAMEWORKS:
-                    # One bare app at a time: the module is the framework's.
-                    (scratch / f"{BARE_MODULE}.py").write_text(BARE_APPS[framework])
-                    apps = (*order, GRANIAN) if granian[framework] else order
+                    # The bare modules of this framework, in place of the other's.
+                    bare_modules = {
+                        MODULES[BARE]: BARE_APPS[framework],
+                        MODULES[BARE_REDIS]: BARE_REDIS_APPS[framework],
+                    }
+                    for module, source in bare_modules.items():
+                        (scratch / f"{module}.py").write_text(source)
+                    apps = [
+                        *order,
+                        BARE_REDIS,
+                        *([GRANIAN] if granian[framework] else []),
+                    ]
                     for workers in WORKER_COUNTS:
                         for app in apps:
                             measures.append(
@@ -645,7 +699,7 @@ def main() -> int:
             "measured_s": WRK_SECONDS,
             "worker_counts": list(WORKER_COUNTS),
         },
-        "bare_apps": BARE_APPS,
+        "bare_apps": {BARE: BARE_APPS, BARE_REDIS: BARE_REDIS_APPS},
         "targets": TARGETS,
         "ratios": "generated / bare: the median over the rounds of the same round's "
         "ratio; granian_ratio is the bare app on granian / on the generated server",
