@@ -8,11 +8,13 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from hooks.projects import uv_environment
+from hooks.projects import DEPLOY_TARGETS, Variant, generate, sync, uv_environment
+from hooks.questions import ROOT
 from hooks.servers import HOST
 
 WRK_THREADS = 2
@@ -138,3 +140,43 @@ def install_extra(project: Path, package: str) -> bool:
         check=False,
     )
     return installed.returncode == 0
+
+
+def quotient(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is missing (or b is 0)."""
+    return a / b if a is not None and b else None
+
+
+# --- versions of the template --------------------------------------------------------
+
+
+def commit_of(ref: str) -> str:
+    """The commit a ref names: Copier renders a local template's uncommitted changes
+    when asked for HEAD, and a commit keeps out what others are editing right now."""
+    return subprocess.run(
+        ["git", "rev-parse", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def installed_project(framework: str, commit: str, workdir: Path) -> Path:
+    variant = Variant(framework, True, DEPLOY_TARGETS[0])
+    project = workdir / f"{variant.id}-{commit[:8]}"
+    generate(project, variant.answers, vcs_ref=commit)
+    return sync(project)
+
+
+LOCKED = ("flask", "fastapi", "redis", "pybreaker", "gunicorn", "gevent", "uvicorn")
+
+
+def locked_versions(project: Path) -> dict[str, str]:
+    """What the project's uv.lock pins of the packages that matter here."""
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    return {
+        package["name"]: package["version"]
+        for package in lock.get("package", [])
+        if package["name"] in LOCKED
+    }

@@ -69,7 +69,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -78,19 +77,19 @@ from typing import Any
 
 from benchmarks.common import (
     cell,
+    commit_of,
+    installed_project,
+    locked_versions,
     median,
     pyplot,
+    quotient,
     require_tools,
     session_cookie,
     times,
     tool_version,
 )
 from hooks.projects import (
-    DEPLOY_TARGETS,
     FRAMEWORKS,
-    Variant,
-    generate,
-    sync,
 )
 from hooks.questions import ROOT
 from hooks.servers import HOST, RedisServer, Service, free_port, http_status
@@ -586,41 +585,6 @@ def one_run(
     return run
 
 
-# --- versions of the template --------------------------------------------------------
-
-
-def commit_of(ref: str) -> str:
-    """The commit a ref names: Copier renders a local template's uncommitted changes
-    when asked for HEAD, and a commit keeps out what others are editing right now."""
-    return subprocess.run(
-        ["git", "rev-parse", f"{ref}^{{commit}}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
-def installed_project(framework: str, commit: str, workdir: Path) -> Path:
-    variant = Variant(framework, True, DEPLOY_TARGETS[0])
-    project = workdir / f"{variant.id}-{commit[:8]}"
-    generate(project, variant.answers, vcs_ref=commit)
-    return sync(project)
-
-
-LOCKED = ("flask", "fastapi", "redis", "pybreaker", "gunicorn", "gevent", "uvicorn")
-
-
-def locked_versions(project: Path) -> dict[str, str]:
-    """What the project's uv.lock pins of the packages that matter here."""
-    lock = tomllib.loads((project / "uv.lock").read_text())
-    return {
-        package["name"]: package["version"]
-        for package in lock.get("package", [])
-        if package["name"] in LOCKED
-    }
-
-
 # --- summary -------------------------------------------------------------------------
 
 
@@ -691,9 +655,8 @@ def same_round_ratios(runs: list[Run], baseline: list[Run]) -> dict[str, float |
             base = theirs.get(mine.round)
             if base is None:
                 continue
-            a, b = value(mine), value(base)
-            if a is not None and b:
-                quotients.append(a / b)
+            if (q := quotient(value(mine), value(base))) is not None:
+                quotients.append(q)
         found[name] = round(statistics.median(quotients), 3) if quotients else None
     return found
 

@@ -61,17 +61,20 @@ from benchmarks.common import (
     WRK_THREADS,
     Throughput,
     cell,
+    commit_of,
     install_extra,
+    installed_project,
+    locked_versions,
     median,
     parse_wrk,
     pyplot,
+    quotient,
     require_tools,
     session_cookie,
     times,
     tool_version,
     wrk,
 )
-from benchmarks.faults import commit_of, installed_project, locked_versions
 from hooks.projects import (
     FRAMEWORKS,
     PACKAGE,
@@ -406,10 +409,6 @@ RATIOS: dict[str, Callable[[Round], float | None]] = {
     # Not the generated service: the hello-world on granian against its own server.
     "granian_ratio": ratio(GRANIAN, "/", BARE, "/"),
 }
-
-
-def quotient(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
 
 
 @dataclass
