@@ -12,8 +12,8 @@ import json
 import re
 import shutil
 import sys
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import kubernetes_validate
@@ -477,11 +477,14 @@ def test_kubernetes_files_exist_only_for_kubernetes(
     assert (project / "deploy").is_dir() == (variant.deploy_target == "kubernetes")
 
 
-def render_overlay(project: Path, overlay: str, workdir: Path) -> list[dict[str, Any]]:
+def render_overlay(
+    project: Path, overlay: str, workdir: Path, components: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """The objects the pipeline applies: the overlay with the image pinned by digest.
 
-    The kustomization gets the `images` entry `kustomize edit set image` writes, then
-    kubectl's built-in kustomize renders it, offline.
+    The kustomization gets the `images` entry `kustomize edit set image` writes, and
+    the `components` (folders of deploy/components) a team adds as deploy/README.md
+    says, then kubectl's built-in kustomize renders it, offline.
     """
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl (with its built-in kustomize) is not on PATH"
@@ -491,6 +494,8 @@ def render_overlay(project: Path, overlay: str, workdir: Path) -> list[dict[str,
     config = yaml.safe_load(kustomization.read_text())
     name, _, digest = DIGEST_IMAGE.partition("@")
     config["images"] = [{"name": "app", "newName": name, "digest": digest}]
+    if components:
+        config["components"] = [f"../../components/{c}" for c in components]
     kustomization.write_text(yaml.safe_dump(config))
 
     result = run([kubectl, "kustomize", kustomization.parent], cwd=workdir)
@@ -592,8 +597,8 @@ def assert_network_policy_confines(
     policy: dict[str, Any], kinds: dict[str, list[dict[str, Any]]], sessions: bool
 ) -> None:
     """The policy isolates every pod the service runs, in both directions, and opens
-    only the service's port to the ingress and monitoring namespaces, DNS, and Redis
-    when there are sessions."""
+    only the service's port to the ingress and monitoring namespaces, DNS, OTLP over
+    HTTP to the observability namespace, and Redis when there are sessions."""
     spec = policy["spec"]
     (deployment,) = kinds["Deployment"]
     (cronjob,) = kinds["CronJob"]
@@ -623,8 +628,10 @@ def assert_network_policy_confines(
         assert rule.get("ports"), rule
         for port in rule["ports"]:
             allowed[port.get("protocol", "TCP"), port["port"]] = rule.get("to")
+    dns = {("UDP", 53): [dns_peer], ("TCP", 53): [dns_peer]}
+    traces = {("TCP", 4318): [namespace_peer("observability")]}
     redis = {("TCP", 6379): None, ("TCP", 6380): None} if sessions else {}
-    assert allowed == {("UDP", 53): [dns_peer], ("TCP", 53): [dns_peer]} | redis
+    assert allowed == dns | traces | redis
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -727,6 +734,151 @@ def test_pipeline_waits_for_the_namespace_the_overlays_deploy_to(
         assert f"deployment/{name} --namespace {namespace} " in rollout
 
 
+# --- telemetry --------------------------------------------------------------------
+
+
+# The Prometheus Operator's kind, which kubernetes-validate has no schema for.
+SERVICE_MONITOR = ("monitoring.coreos.com/v1", "ServiceMonitor")
+# A Prometheus duration, in the units the manifests use.
+DURATION = re.compile(r"(?=\d)(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def duration_seconds(text: str) -> int:
+    match = DURATION.fullmatch(text)
+    assert match, text
+    hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def app_port(kinds: dict[str, list[dict[str, Any]]], service_port: str) -> int:
+    """The container port that the Service's port of this name forwards to."""
+    (service,) = kinds["Service"]
+    (deployment,) = kinds["Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (port,) = (p for p in service["spec"]["ports"] if p.get("name") == service_port)
+    target = port["targetPort"]
+    if isinstance(target, int):
+        return target
+    (named,) = (p for p in container["ports"] if p.get("name") == target)
+    return int(named["containerPort"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_pods_ask_to_be_scraped_on_the_port_the_server_listens_on(
+    projects: Projects, variant: Variant, overlay: str, tmp_path: Path
+) -> None:
+    project = projects.rendered(variant)
+    kinds = by_kind(render_overlay(project, overlay, tmp_path))
+    (deployment,) = kinds["Deployment"]
+    (service,) = kinds["Service"]
+    (service_port,) = service["spec"]["ports"]
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    _, all_stages = stages(dockerfile_of(projects, variant))
+
+    port = app_port(kinds, service_port["name"])
+    # The image's PORT, which neither the Deployment nor its config overrides.
+    assert f"PORT={port}" in dict(all_stages[-1])["ENV"].split()
+    assert {
+        key: value
+        for key, value in annotations.items()
+        if key.startswith("prometheus.io/")
+    } == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_metrics_files_live_on_the_pods_writable_temporary_volume(
+    projects: Projects, variant: Variant, overlay: str, tmp_path: Path
+) -> None:
+    kinds = by_kind(render_overlay(projects.rendered(variant), overlay, tmp_path))
+    (config_map,) = kinds["ConfigMap"]
+    directory = PurePosixPath(config_map["data"]["PROMETHEUS_MULTIPROC_DIR"])
+
+    assert directory == PurePosixPath("/tmp/metrics")
+    # The server and the admin Job both read the config; /tmp is all they may write.
+    for spec in pod_specs(kinds):
+        (container,) = spec["containers"]
+        config_source = {"configMapRef": {"name": config_map["metadata"]["name"]}}
+        assert config_source in container["envFrom"]
+        assert "PROMETHEUS_MULTIPROC_DIR" not in {
+            e["name"] for e in container.get("env", [])
+        }
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        (mount,) = (
+            m
+            for m in container["volumeMounts"]
+            if directory.is_relative_to(m["mountPath"])
+        )
+        assert mount["mountPath"] == "/tmp"
+        assert mount.get("readOnly", False) is False
+        (volume,) = (v for v in spec["volumes"] if v["name"] == mount["name"])
+        assert set(volume) == {"name", "emptyDir"}
+
+
+def assert_service_monitor_scrapes(
+    monitor: dict[str, Any], kinds: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The ServiceMonitor, checked by hand: it uses only the fields checked here, sits
+    beside the Service and selects it, and scrapes /metrics within its interval on a
+    named port of the Service, whose pods' port the network policy opens to the
+    monitoring namespace."""
+    (service,) = kinds["Service"]
+    (policy,) = kinds["NetworkPolicy"]
+    assert (monitor["apiVersion"], monitor["kind"]) == SERVICE_MONITOR
+    assert set(monitor) == {"apiVersion", "kind", "metadata", "spec"}
+    assert monitor["metadata"].get("namespace") == service["metadata"]["namespace"]
+    spec = monitor["spec"]
+    # Without a namespaceSelector, it looks in its own namespace only.
+    assert set(spec) == {"selector", "endpoints"}
+    assert set(spec["selector"]) == {"matchLabels"}
+    assert spec["selector"]["matchLabels"]
+    assert selects(spec["selector"], service["metadata"]["labels"])
+
+    (endpoint,) = spec["endpoints"]
+    assert set(endpoint) == {"port", "path", "interval", "scrapeTimeout"}
+    assert endpoint["port"] in {port.get("name") for port in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["interval"] == "30s"
+    assert duration_seconds(endpoint["scrapeTimeout"]) < duration_seconds(
+        endpoint["interval"]
+    )
+    scraped = {"protocol": "TCP", "port": app_port(kinds, endpoint["port"])}
+    assert any(
+        scraped in rule["ports"] and namespace_peer("monitoring") in rule["from"]
+        for rule in policy["spec"]["ingress"]
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_service_monitor_component_adds_a_monitor_of_the_service(
+    projects: Projects, variant: Variant, overlay: str, tmp_path: Path
+) -> None:
+    project = projects.rendered(variant)
+    plain = render_overlay(project, overlay, tmp_path / "plain")
+    objects = render_overlay(
+        project, overlay, tmp_path / "monitored", components=["service-monitor"]
+    )
+    version = kubernetes_validate.latest_version()
+    custom = [o for o in objects if (o["apiVersion"], o["kind"]) == SERVICE_MONITOR]
+
+    for item in objects:
+        if item in custom:
+            # No schema to validate against: assert_service_monitor_scrapes checks it.
+            with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+                kubernetes_validate.validate(item, version, strict=True)
+        else:
+            kubernetes_validate.validate(item, version, strict=True)
+    (monitor,) = custom
+    assert [o for o in objects if o not in custom] == plain
+    assert_service_monitor_scrapes(monitor, by_kind(objects))
+
+
 # --- the validators themselves ----------------------------------------------------
 
 
@@ -769,6 +921,7 @@ NetworkPolicyBreakage = Callable[[dict[str, Any]], object]
             lambda spec: spec["ingress"][0].pop("ports"), id="ingress-to-every-port"
         ),
         pytest.param(lambda spec: spec["egress"][0].pop("to"), id="dns-to-anywhere"),
+        pytest.param(lambda spec: spec["egress"][1].pop("to"), id="traces-to-anywhere"),
         pytest.param(lambda spec: spec["egress"].append({}), id="egress-to-anything"),
         pytest.param(lambda spec: spec["egress"].pop(), id="redis-blocked"),
         pytest.param(
@@ -804,6 +957,71 @@ def test_network_policy_check_catches_a_broken_policy(
 
     with pytest.raises(AssertionError):
         assert_network_policy_confines(policy, kinds, sessions=True)
+
+
+ServiceMonitorBreakage = Callable[[dict[str, Any]], object]
+
+
+def first_endpoint(monitor: dict[str, Any]) -> dict[str, Any]:
+    endpoint: dict[str, Any] = monitor["spec"]["endpoints"][0]
+    return endpoint
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        pytest.param(
+            lambda m: m.update(apiVersion="monitoring.coreos.com/v1alpha1"),
+            id="unknown-api-version",
+        ),
+        pytest.param(
+            lambda m: m["metadata"].update(namespace="monitoring"),
+            id="away-from-the-service",
+        ),
+        pytest.param(
+            lambda m: m["spec"]["selector"]["matchLabels"].update(
+                {"app.kubernetes.io/name": "another-service"}
+            ),
+            id="selects-another-service",
+        ),
+        pytest.param(
+            lambda m: m["spec"].update(selector={"matchLabels": {}}),
+            id="selects-every-service",
+        ),
+        pytest.param(
+            lambda m: first_endpoint(m).update(port="metrics"), id="unknown-port-name"
+        ),
+        pytest.param(
+            lambda m: first_endpoint(m).update(path="/health"), id="not-the-metrics"
+        ),
+        pytest.param(
+            lambda m: first_endpoint(m).update(scrapeTimeout="30s"),
+            id="timeout-as-long-as-the-interval",
+        ),
+        pytest.param(
+            lambda m: first_endpoint(m).update(scrapeTimout="10s"),
+            id="misspelled-field",
+        ),
+    ],
+)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS[:1]))
+def test_service_monitor_check_catches_a_broken_monitor(
+    projects: Projects,
+    variant: Variant,
+    breakage: ServiceMonitorBreakage,
+    tmp_path: Path,
+) -> None:
+    objects = render_overlay(
+        projects.rendered(variant), "production", tmp_path, ["service-monitor"]
+    )
+    kinds = by_kind(objects)
+    (monitor,) = kinds["ServiceMonitor"]
+    assert_service_monitor_scrapes(monitor, kinds)
+
+    breakage(monitor)
+
+    with pytest.raises(AssertionError):
+        assert_service_monitor_scrapes(monitor, kinds)
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,15 @@ from typing import NamedTuple
 import structlog
 
 from .resilience import DependencyUnavailableError
+from .telemetry import METRICS_PATH
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # On every response: a browser must never guess a type from the body (MIME sniffing).
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"),)
 # Exactly these paths, so a scanner's `/health/<anything>` stays visible at INFO.
 HEALTH_PROBE_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
+# Scraped every few seconds, like the probes: kept out of INFO and out of traces.
+QUIET_PATHS = HEALTH_PROBE_PATHS | {METRICS_PATH}
 # Inbound ids are echoed into headers and logs: accept only short, plain tokens.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # An outage's first failures are answered before any breaker has opened: a client
@@ -51,6 +54,10 @@ def current_request_id() -> str | None:
 
 def is_health_probe(path: str) -> bool:
     return path in HEALTH_PROBE_PATHS
+
+
+def is_quiet(path: str) -> bool:
+    return path in QUIET_PATHS
 
 
 def error_body(status: int) -> dict[str, object]:
@@ -112,9 +119,9 @@ def log_access(
     request_id: str,
     client: str | None,
 ) -> None:
-    # Probes arrive every few seconds from every balancer and kubelet: keep them out
-    # of INFO so they do not drown the traffic that matters.
-    level = logging.DEBUG if is_health_probe(path) else logging.INFO
+    # Probes and scrapes arrive every few seconds from every balancer, kubelet and
+    # Prometheus: keep them out of INFO so they do not drown the traffic that matters.
+    level = logging.DEBUG if is_quiet(path) else logging.INFO
     logger.log(
         level,
         "request",

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 import pybreaker
 import structlog
 
+from .telemetry import metrics
+
 logger = structlog.get_logger(__name__)
 
 
@@ -55,6 +57,9 @@ class _StateChangeLog(pybreaker.CircuitBreakerListener):
             # Calls in flight when the breaker opened fail after it: pybreaker
             # opens it again, which is no change of state.
             return
+        metrics.watch_breaker(
+            self.dependency, new_state.name, old_state.name if old_state else None
+        )
         opened = new_state.name == pybreaker.STATE_OPEN
         (logger.warning if opened else logger.info)(
             "circuit breaker state changed",
@@ -77,6 +82,7 @@ class Guard:
         max_concurrency: int,
     ) -> None:
         self.dependency = dependency
+        self.failures = failures
         self.reset_seconds = reset_seconds
         self.max_concurrency = max_concurrency
         self._storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
@@ -99,6 +105,7 @@ class Guard:
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._trial_in_flight = False
+        metrics.watch_breaker(dependency, self.state, None)
 
     @property
     def state(self) -> str:
@@ -118,6 +125,7 @@ class Guard:
         """Run the block as one call to the dependency, or refuse it at once."""
         with self._in_flight_lock:
             if self._in_flight >= self.max_concurrency:
+                metrics.count_rejection(self.dependency, "bulkhead_full")
                 raise DependencyUnavailableError(
                     self.dependency, "too many calls in flight", 1
                 )
@@ -125,6 +133,7 @@ class Guard:
         try:
             if self._trial_in_flight:
                 # While half-open, one trial at a time: the others are refused.
+                metrics.count_rejection(self.dependency, "circuit_open")
                 raise DependencyUnavailableError(
                     self.dependency, "circuit open", self.retry_after()
                 )
@@ -133,7 +142,11 @@ class Guard:
             try:
                 with self._breaker.calling():
                     yield
+            except self.failures as error:
+                metrics.count_error(self.dependency, error)
+                raise
             except pybreaker.CircuitBreakerError:
+                metrics.count_rejection(self.dependency, "circuit_open")
                 raise DependencyUnavailableError(
                     self.dependency, "circuit open", self.retry_after()
                 ) from None

@@ -21,6 +21,7 @@ from typing import ClassVar
 import httpx2
 import structlog
 import tenacity
+from opentelemetry import propagate
 
 from ..access import REQUEST_ID_HEADER, current_request_id
 from ..health import Check
@@ -176,10 +177,12 @@ class Call:
 
     def headers(self, headers: httpx2.Headers) -> httpx2.Headers:
         """The caller's headers, with the inbound request's id, so that the
-        downstream's log lines join this service's."""
+        downstream's log lines join this service's, and with the current trace's
+        `traceparent` (none outside a traced request), so that its spans do too."""
         request_id = current_request_id()
         if request_id is not None:
             headers[REQUEST_ID_HEADER] = request_id
+        propagate.inject(headers)
         return headers
 
     def check(self, response: httpx2.Response) -> httpx2.Response:

@@ -6,6 +6,7 @@ import time
 
 import structlog
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
@@ -37,6 +38,14 @@ def probe_client(url: str) -> Redis:
         socket_timeout=PROBE_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+def trace_commands(client: Redis | AsyncRedis) -> None:
+    """A client span per command of this client, inside the request's span. The probe
+    stays untraced: readiness pings would each start a trace of their own."""
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    RedisInstrumentor.instrument_client(client)
 
 
 def redis_guard(settings: SessionSettings) -> Guard:
