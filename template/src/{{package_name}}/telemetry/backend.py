@@ -1,14 +1,11 @@
 """The trace exporter, opened and closed like a backing service (factor IV: the
 collector is an attached resource)."""
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Self
+from collections.abc import Callable, Mapping
+from typing import Self
 
 from ..health import Check
 from ..settings import Settings
-
-if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
 
 
 class TelemetryBackend:
@@ -19,8 +16,8 @@ class TelemetryBackend:
     checks: Mapping[str, Check] = {}
     outages: Mapping[type[Exception], str] = {}
 
-    def __init__(self, provider: "TracerProvider | None") -> None:
-        self.provider = provider
+    def __init__(self, shutdown: Callable[[], None] | None) -> None:
+        self.shutdown = shutdown
 
     @classmethod
     def open(cls, settings: Settings) -> Self:
@@ -28,8 +25,8 @@ class TelemetryBackend:
             return cls(None)
         from .tracing import start_tracing
 
-        return cls(start_tracing(settings))
+        return cls(start_tracing(settings).shutdown)
 
     def close(self) -> None:
-        if self.provider is not None:
-            self.provider.shutdown()
+        if self.shutdown is not None:
+            self.shutdown()
