@@ -43,6 +43,21 @@ ensure_redis_server() {
     fi
 }
 
+ensure_prometheus() {
+    # tests/test_telemetry.py has a real Prometheus scrape a running service.
+    command -v prometheus >/dev/null 2>&1 && return
+    apt_install prometheus
+    command -v prometheus >/dev/null 2>&1 || die "prometheus was installed but is not on PATH"
+    # Only the binary is needed: the tests start their own servers on free ports. The
+    # package recommends the node exporter, another service, which apt installs too.
+    if command -v systemctl >/dev/null 2>&1; then
+        local unit
+        for unit in prometheus prometheus-node-exporter; do
+            systemctl disable --now "$unit" >/dev/null 2>&1 || true
+        done
+    fi
+}
+
 ensure_container_tools() {
     # tests/test_container.py builds the generated Dockerfile with buildah, makes its
     # stand-in base images with debootstrap, and runs the image with unshare and mount.

@@ -1,7 +1,8 @@
-"""Processes the tests and benchmarks start: a real redis-server, a generated service.
+"""Processes the tests and benchmarks start: a real redis-server, a real Prometheus,
+a generated service.
 
-Both listen on a free port of 127.0.0.1, and both are waited for with `wait_until`
-until they answer, not for a fixed time.
+Each listens on a free port of 127.0.0.1, and each is waited for with `wait_until`
+until it answers, not for a fixed time.
 """
 
 import contextlib
@@ -14,11 +15,13 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from hooks.projects import PACKAGE, uv_environment
 
@@ -214,6 +217,162 @@ class RedisServer:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
+            self.process = None
+
+
+class PrometheusServer:
+    """A real Prometheus on its own port, scraping one target's /metrics every second.
+
+    The target is HOST:`target_port`, in job `job`; its configuration and its TSDB
+    live in `workdir`.
+    """
+
+    SCRAPE_INTERVAL_SECONDS = 1
+
+    def __init__(self, workdir: Path, target_port: int, job: str = "service") -> None:
+        self.workdir = workdir
+        self.target = f"{HOST}:{target_port}"
+        self.job = job
+        self.port = free_port()
+        self.config = workdir / "prometheus.yml"
+        self.log = workdir / "prometheus.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def up(self) -> str:
+        """The expression for the target's `up`: 1 after a good scrape, 0 after a
+        failed one."""
+        return f'up{{job="{self.job}"}}'
+
+    def start(self) -> "PrometheusServer":
+        """Start it, and return once it is ready to answer queries (not necessarily
+        after a first scrape: see `wait_until_up`)."""
+        executable = shutil.which("prometheus")
+        if executable is None:
+            raise NotReadyError(
+                "prometheus is not on PATH: ./run-tests installs it "
+                "(hooks/ensure-tools.sh), or apt-get install prometheus"
+            )
+        interval = f"{self.SCRAPE_INTERVAL_SECONDS}s"
+        # JSON is YAML: no YAML writer needed.
+        configuration = {
+            "global": {"scrape_interval": interval, "scrape_timeout": interval},
+            "scrape_configs": [
+                {
+                    "job_name": self.job,
+                    "metrics_path": "/metrics",
+                    "static_configs": [{"targets": [self.target]}],
+                }
+            ],
+        }
+        self.config.write_text(json.dumps(configuration, indent=2))
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    executable,
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={self.workdir / 'data'}",
+                    f"--web.listen-address={HOST}:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self.is_up, 30, self.log.read_text, self.process)
+        return self
+
+    def is_up(self) -> bool:
+        """It is ready, and it is this one (see RedisServer.is_up)."""
+        return (
+            self.process is not None
+            and http_status(self.port, "/-/ready") == 200
+            and listens_on(self.process.pid, self.port)
+        )
+
+    def api(self, endpoint: str, **parameters: str) -> Any:
+        """The `data` of a successful answer of `/api/v1/<endpoint>`."""
+        url = f"{self.url}/api/v1/{endpoint}"
+        if parameters:
+            url = f"{url}?{urlencode(parameters)}"
+        # The API answers errors (a bad expression, say) as JSON too, with a 4xx.
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as error:
+            answer = json.load(error)
+        if answer.get("status") != "success":
+            raise RuntimeError(f"{url}: {answer}")
+        return answer["data"]
+
+    def query(self, expression: str) -> list[tuple[dict[str, str], float]]:
+        """An instant query, now: each series' labels and value."""
+        data = self.api("query", query=expression)
+        if data["resultType"] != "vector":
+            raise RuntimeError(f"{expression} is a {data['resultType']}, not a vector")
+        return [
+            (sample["metric"], float(sample["value"][1])) for sample in data["result"]
+        ]
+
+    def value(self, expression: str) -> float | None:
+        """The value of an expression that yields at most one series; None for none."""
+        results = self.query(expression)
+        if len(results) > 1:
+            raise RuntimeError(f"{expression} yields {len(results)} series: {results}")
+        return results[0][1] if results else None
+
+    def targets(self) -> list[dict[str, Any]]:
+        """The active targets, each with its `health`, `lastError`, `lastScrape`..."""
+        data = self.api("targets", state="active")
+        active: list[dict[str, Any]] = data["activeTargets"]
+        return active
+
+    def scrapes(self) -> int:
+        """How many scrapes of the target it has made (one `up` sample each)."""
+        count = self.value(f"count_over_time({self.up}[1d])")
+        return int(count or 0)
+
+    def wait_for_value(
+        self, expression: str, expected: float, timeout: float = 30
+    ) -> None:
+        """Wait until `expression` has the value `expected`."""
+        last: float | None = None
+
+        def reached() -> bool:
+            nonlocal last
+            last = self.value(expression)
+            return last == expected
+
+        def describe() -> str:
+            return (
+                f"{expression} = {last}, not {expected}\n"
+                f"targets: {json.dumps(self.targets(), indent=2)}\n"
+                f"{self.log.read_text(errors='replace')}"
+            )
+
+        wait_until(reached, timeout, describe, self.process, interval=0.2)
+
+    def wait_until_up(self, timeout: float = 30) -> None:
+        """Wait until its last scrape of the target succeeded."""
+        self.wait_for_value(self.up, 1, timeout)
+
+    def wait_for_scrapes(self, count: int, timeout: float = 30) -> None:
+        """Wait until it has scraped the target `count` more times."""
+        target = self.scrapes() + count
+        wait_until(
+            lambda: self.scrapes() >= target,
+            timeout,
+            lambda: f"{self.scrapes()} scrapes, not {target}",
+            self.process,
+            interval=0.2,
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
             self.process = None
 
 
