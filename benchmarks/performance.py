@@ -14,15 +14,24 @@ settings:
 - FastAPI: uvicorn (the same loop and HTTP parser), access log off, 75 s keep-alive.
 
 Each gets APP_ENV=production, LOG_LEVEL=info and WEB_CONCURRENCY (1, then 2); the
-generated service also a 48-character SECRET_KEY and a real redis-server. In each
-round (default 3), for each framework and worker count, the generated service and the
-bare app run one after the other (the order alternates from round to round), and each:
+generated service also a 48-character SECRET_KEY and a real redis-server. It runs as
+its defaults have it, metrics on (Prometheus, every request observed) and tracing off;
+and again with tracing on: OTEL_EXPORTER_OTLP_ENDPOINT names an OTLP sink that this
+script runs for the whole run, which answers every export (POST /v1/traces) with 200
+and counts the requests and bytes it receives, so that the report shows the spans
+really left. `/health/*` is not traced (probes), so there `/health/live` shows only
+what having the tracing machinery loaded costs; `/visits` a server span and the Redis
+client's spans per request. A traced run whose sink received nothing did not trace:
+that is an error of the run. In each round (default 3), for each framework and worker
+count, the generated service, then the same with tracing on, and the bare app run one
+after the other (bare first every other round: the order alternates), and each:
 
 1. cold start: process start to the first 200 on `/health/ready` (bare: `/`), asked
    every 10 ms;
 2. wrk -t2 -c32 over keep-alive, 2 s of warm-up then 5 s measured: `/health/live` and
    `/visits` as a returning user (one session cookie on every request) for the
-   generated service, `/` for the bare app, `/visits` for the bare app with Redis;
+   generated service (tracing on or off), `/` for the bare app, `/visits` for the
+   bare app with Redis;
 3. memory: the resident set (RSS) of the whole process tree after the load.
 
 As context, the bare app's `/` also runs under granian (a Rust HTTP server for WSGI and
@@ -30,12 +39,15 @@ ASGI, installed into the venv for this benchmark only): how much the choice of s
 leaves on the table. And once a round: `copier copy` with the defaults, then the
 first `uv sync --locked` of what it wrote, with a warm uv cache.
 
-Ratios are generated / bare within one round; the table shows their medians over the
+Ratios are generated / bare within one round; the tables show their medians over the
 rounds (the machine is shared and noisy: only figures measured close together in time
 compare). Targets: /health/live >= 0.9 x bare `/`, /visits >= 0.5 x bare `/`, cold
-start <= 1.5 x bare, RSS <= 1.4 x bare. The generated `/visits` is also shown against
-the bare `/visits`, and the bare `/visits` against the bare `/`: how much of the
-session's cost is the two round trips themselves.
+start <= 1.5 x bare, RSS <= 1.4 x bare, all on the default, tracing off. The
+generated `/visits` is also shown against the bare `/visits`, and the bare `/visits`
+against the bare `/`: how much of the session's cost is the two round trips
+themselves. With tracing on, the same ratios to the bare app, and `/visits` against
+the untraced `/visits` (what tracing itself costs), are information, in a table of
+their own: no target is judged on them.
 
     uv run python benchmarks/performance.py [--rounds 3] [--json PATH] [--chart PATH]
     uv run --with matplotlib python benchmarks/performance.py   # also draws the chart
@@ -47,14 +59,18 @@ import argparse
 import json
 import os
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, cast
 
 from benchmarks.common import (
     WRK_CONNECTIONS,
@@ -96,10 +112,15 @@ KEEP_ALIVE_SECONDS = "75"
 WORKER_CONNECTIONS = "1000"
 
 GENERATED = "generated"
+GENERATED_TRACED = "generated, tracing on"
 BARE = "bare"
 BARE_REDIS = "bare with Redis"
 GRANIAN = "bare on granian"
-APPS = (GENERATED, BARE, BARE_REDIS, GRANIAN)
+APPS = (GENERATED, GENERATED_TRACED, BARE, BARE_REDIS, GRANIAN)
+GENERATED_APPS = (GENERATED, GENERATED_TRACED)
+# Where the OTLP/HTTP exporter sends its spans, under OTEL_EXPORTER_OTLP_ENDPOINT.
+TRACES_PATH = "/v1/traces"
+PROTOBUF = "application/x-protobuf"
 
 TARGETS = {
     "live_ratio": 0.9,  # at least
@@ -225,6 +246,69 @@ def granian_command(
     ]
 
 
+class OtlpSink(ThreadingHTTPServer):
+    """Where the service with tracing on exports its spans: every POST to /v1/traces
+    is answered as a collector would (200, an empty ExportTraceServiceResponse), and
+    counted, not decoded."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__((HOST, 0), OtlpSinkHandler)
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.bytes = 0
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        """OTEL_EXPORTER_OTLP_ENDPOINT: the exporter appends TRACES_PATH."""
+        return f"http://{HOST}:{self.server_port}"
+
+    def received(self, size: int) -> None:
+        with self.lock:
+            self.requests += 1
+            self.bytes += size
+
+    def counts(self) -> tuple[int, int]:
+        """The export requests and their bytes received so far."""
+        with self.lock:
+            return self.requests, self.bytes
+
+    def start(self) -> "OtlpSink":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        # Each traced service is killed after its run, its exporter's connection with
+        # it: nothing to report. Anything else is, with its traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class OtlpSinkHandler(BaseHTTPRequestHandler):
+    # Keep-alive, as a collector answers: the exporter reuses its connection.
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == TRACES_PATH:
+            cast("OtlpSink", self.server).received(len(body))
+        self.send_response(200 if self.path == TRACES_PATH else 404)
+        self.send_header("Content-Type", PROTOBUF)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the sink's counts are its report."""
+
+
 class Server(ServerProcess):
     """One app on a free port, ready once `ready_path` answers 200."""
 
@@ -279,6 +363,9 @@ class Measure:
     rss_mib: float | None = None
     by_path: dict[str, Throughput] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # What the OTLP sink received while it ran: tracing on only.
+    otlp_requests: int | None = None
+    otlp_bytes: int | None = None
 
 
 @dataclass
@@ -296,6 +383,7 @@ def measure(
     project: Path,
     scratch: Path,
     redis: RedisServer,
+    sink: OtlpSink,
 ) -> Measure:
     found = Measure(framework, app, workers, number, round(os.getloadavg()[0], 2))
     print(f"round {number}: {framework} {app}, {workers} worker(s)", flush=True)
@@ -308,8 +396,12 @@ def measure(
     )
     bin_dir = project / ".venv" / "bin"
     paths: tuple[str, ...]
-    if app == GENERATED:
+    if app in GENERATED_APPS:
+        # Tracing only where this run turns it on: none of the caller's OTEL_* pass.
+        env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
         env |= {"SECRET_KEY": secrets.token_urlsafe(36), "REDIS_URL": redis.url}
+        if app == GENERATED_TRACED:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
         command = [str(bin_dir / "python"), "-m", PACKAGE]
         ready_path, paths, cwd = "/health/ready", ("/health/live", "/visits"), project
     else:
@@ -320,14 +412,15 @@ def measure(
         paths = ("/visits",) if app == BARE_REDIS else ("/",)
     logs = scratch / "logs"
     logs.mkdir(exist_ok=True)
-    name = f"{framework}-{app.replace(' ', '-')}-{workers}-{number}"
+    name = f"{framework}-{'-'.join(app.replace(',', '').split())}-{workers}-{number}"
     server = Server(name, logs, env, ready_path)
+    exported_before = sink.counts()
     try:
         began = time.monotonic()
         server.launch(command, cwd, START_TIMEOUT_SECONDS, READY_POLL_SECONDS)
         found.cold_start_s = round(time.monotonic() - began, 3)
         for path in paths:
-            returning = app == GENERATED and path == "/visits"
+            returning = app in GENERATED_APPS and path == "/visits"
             headers = [f"Cookie: {session_cookie(port)}"] if returning else []
             wrk(server.url + path, WARMUP_SECONDS, headers)
             found.by_path[path] = parse_wrk(
@@ -338,6 +431,13 @@ def measure(
         found.errors.append(f"{type(error).__name__}: {str(error)[:500]}")
     finally:
         server.kill()
+    if app == GENERATED_TRACED:
+        found.otlp_requests, found.otlp_bytes = (
+            now - before
+            for now, before in zip(sink.counts(), exported_before, strict=True)
+        )
+        if found.otlp_requests == 0 and not found.errors:
+            found.errors.append("the OTLP sink received no export: nothing was traced")
     return found
 
 
@@ -385,9 +485,11 @@ def ratio(
     )
 
 
-def measured_ratio(attribute: str) -> Callable[[Round], float | None]:
+def measured_ratio(
+    attribute: str, app: str = GENERATED
+) -> Callable[[Round], float | None]:
     def of(r: Round) -> float | None:
-        top, bottom = r.get(GENERATED), r.get(BARE)
+        top, bottom = r.get(app), r.get(BARE)
         if top is None or bottom is None:
             return None
         return quotient(getattr(top, attribute), getattr(bottom, attribute))
@@ -408,7 +510,18 @@ RATIOS: dict[str, Callable[[Round], float | None]] = {
     "rss_ratio": measured_ratio("rss_mib"),
     # Not the generated service: the hello-world on granian against its own server.
     "granian_ratio": ratio(GRANIAN, "/", BARE, "/"),
+    # Tracing on, as information: the same against the bare app, and what tracing
+    # itself costs a traced request.
+    "traced_live_ratio": ratio(GENERATED_TRACED, "/health/live", BARE, "/"),
+    "traced_visits_ratio": ratio(GENERATED_TRACED, "/visits", BARE, "/"),
+    "tracing_visits_ratio": ratio(GENERATED_TRACED, "/visits", GENERATED, "/visits"),
+    "traced_cold_start_ratio": measured_ratio("cold_start_s", GENERATED_TRACED),
+    "traced_rss_ratio": measured_ratio("rss_mib", GENERATED_TRACED),
 }
+# No target is judged on these: the targets are the default's, tracing off.
+TRACED_RATIOS = tuple(
+    name for name in RATIOS if name.startswith(("traced_", "tracing_"))
+)
 
 
 @dataclass
@@ -431,6 +544,18 @@ class Summary:
     bare_cold_start_s: float | None
     rss_mib: float | None
     bare_rss_mib: float | None
+    # The generated service with tracing on.
+    traced_live_rps: float | None
+    traced_live_p50_ms: float | None
+    traced_live_p99_ms: float | None
+    traced_visits_rps: float | None
+    traced_visits_p50_ms: float | None
+    traced_visits_p99_ms: float | None
+    traced_cold_start_s: float | None
+    traced_rss_mib: float | None
+    # What the OTLP sink received in one traced run (both paths).
+    otlp_requests: float | None
+    otlp_bytes: float | None
     # Medians of the same round's ratios, by RATIOS' names.
     ratios: dict[str, float | None]
     # Rounds whose ratio meets each target.
@@ -469,6 +594,7 @@ def summarise(measures: list[Measure]) -> Summary:
             if name in met and meets(name, value):
                 met[name] += 1
     generated_all = list(of[GENERATED].values())
+    traced_all = list(of[GENERATED_TRACED].values())
     bare_all = list(of[BARE].values())
     return Summary(
         rounds=len(rounds),
@@ -493,6 +619,24 @@ def summarise(measures: list[Measure]) -> Summary:
         ),
         rss_mib=median([m.rss_mib for m in generated_all if m.rss_mib is not None]),
         bare_rss_mib=median([m.rss_mib for m in bare_all if m.rss_mib is not None]),
+        traced_live_rps=median(
+            [x for m in traced_all if (x := rps(m, "/health/live"))]
+        ),
+        traced_live_p50_ms=latency(traced_all, "/health/live", "p50_ms"),
+        traced_live_p99_ms=latency(traced_all, "/health/live", "p99_ms"),
+        traced_visits_rps=median([x for m in traced_all if (x := rps(m, "/visits"))]),
+        traced_visits_p50_ms=latency(traced_all, "/visits", "p50_ms"),
+        traced_visits_p99_ms=latency(traced_all, "/visits", "p99_ms"),
+        traced_cold_start_s=median(
+            [m.cold_start_s for m in traced_all if m.cold_start_s is not None]
+        ),
+        traced_rss_mib=median([m.rss_mib for m in traced_all if m.rss_mib is not None]),
+        otlp_requests=median(
+            [m.otlp_requests for m in traced_all if m.otlp_requests is not None]
+        ),
+        otlp_bytes=median(
+            [m.otlp_bytes for m in traced_all if m.otlp_bytes is not None]
+        ),
         ratios={
             name: round(statistics.median(values), 3) if values else None
             for name, values in per_round.items()
@@ -541,9 +685,45 @@ def table(summaries: dict[tuple[str, int], Summary]) -> str:
     return "\n".join(rows)
 
 
+def traced_table(summaries: dict[tuple[str, int], Summary]) -> str:
+    """The generated service with tracing on, against the same bare app: information,
+    no target judged."""
+    rows = [
+        "| framework | workers | `/health/live` req/s (x bare; p50 / p99 ms)"
+        " | `/visits` req/s (x bare; p50 / p99 ms) | `/visits` x tracing off"
+        " | cold start s (x bare) | RSS MiB (x bare)"
+        " | OTLP sink per run: exports / KiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (framework, workers), s in summaries.items():
+        r = s.ratios
+        kib = None if s.otlp_bytes is None else round(s.otlp_bytes / 1024, 1)
+        rows.append(
+            "| "
+            + " | ".join(
+                [
+                    framework,
+                    str(workers),
+                    f"{cell(s.traced_live_rps)} ({times(r['traced_live_ratio'])};"
+                    f" {cell(s.traced_live_p50_ms, s.traced_live_p99_ms)})",
+                    f"{cell(s.traced_visits_rps)} ({times(r['traced_visits_ratio'])};"
+                    f" {cell(s.traced_visits_p50_ms, s.traced_visits_p99_ms)})",
+                    times(r["tracing_visits_ratio"]),
+                    f"{cell(s.traced_cold_start_s)}"
+                    f" ({times(r['traced_cold_start_ratio'])})",
+                    f"{cell(s.traced_rss_mib)} ({times(r['traced_rss_ratio'])})",
+                    cell(s.otlp_requests, kib),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(rows)
+
+
 def chart(summaries: dict[tuple[str, int], Summary], path: Path) -> bool:
-    """Three panels of generated / bare ratios, a group per framework and worker
-    count, each target dashed. Drawn when matplotlib is importable."""
+    """Four panels of generated / bare ratios, a group per framework and worker
+    count, each target dashed; tracing on in a panel of its own, and beside the
+    default in cold start and RSS. Drawn when matplotlib is importable."""
     plt = pyplot()
     if plt is None:
         return False
@@ -559,10 +739,30 @@ def chart(summaries: dict[tuple[str, int], Summary], path: Path) -> bool:
                 ("granian_ratio", "bare on granian"),
             ],
         ),
-        ("cold start, x bare", [("cold_start_ratio", "to first ready 200")]),
-        ("RSS after load, x bare", [("rss_ratio", "process tree")]),
+        (
+            "tracing on (information), x bare `/` or x tracing off",
+            [
+                ("traced_live_ratio", "/health/live"),
+                ("traced_visits_ratio", "/visits"),
+                ("tracing_visits_ratio", "/visits x tracing off"),
+            ],
+        ),
+        (
+            "cold start, x bare",
+            [
+                ("cold_start_ratio", "to first ready 200"),
+                ("traced_cold_start_ratio", "the same, tracing on"),
+            ],
+        ),
+        (
+            "RSS after load, x bare",
+            [
+                ("rss_ratio", "process tree"),
+                ("traced_rss_ratio", "the same, tracing on"),
+            ],
+        ),
     ]
-    figure, panels = plt.subplots(1, 3, figsize=(16, 4.8))
+    figure, panels = plt.subplots(1, 4, figsize=(21, 4.8))
     for axes, (title, series) in zip(panels, panels_spec, strict=True):
         width = 0.8 / len(series)
         for i, (name, label) in enumerate(series):
@@ -620,10 +820,15 @@ def main() -> int:
             locked[framework] = locked_versions(project)
             granian[framework] = install_extra(project, "granian")
         redis = RedisServer(scratch).start()
+        sink = OtlpSink().start()
         try:
             for number in range(1, args.rounds + 1):
                 generations.append(generation(number, commit, scratch))
-                order = (GENERATED, BARE) if number % 2 else (BARE, GENERATED)
+                order = (
+                    (GENERATED, GENERATED_TRACED, BARE)
+                    if number % 2
+                    else (BARE, GENERATED, GENERATED_TRACED)
+                )
                 for framework in FRAMEWORKS:
                     # The bare modules of this framework, in place of the other's.
                     bare_modules = {
@@ -648,10 +853,13 @@ def main() -> int:
                                     projects[framework],
                                     scratch,
                                     redis,
+                                    sink,
                                 )
                             )
         finally:
+            sink.stop()
             redis.stop()
+    exports, exported_bytes = sink.counts()
     summaries = {
         (framework, workers): summarise(
             [m for m in measures if (m.framework, m.workers) == (framework, workers)]
@@ -666,7 +874,16 @@ def main() -> int:
     print()
     print(table(summaries))
     print(
-        f"\ngeneration (defaults): copier copy {cell(copy_s)} s, first uv sync"
+        f"\n{GENERATED_TRACED} ({TRACES_PATH} to this script's OTLP sink), as"
+        " information: no target judged\n"
+    )
+    print(traced_table(summaries))
+    print(
+        f"\nOTLP sink, the whole run: {exports} export requests,"
+        f" {round(exported_bytes / 1024**2, 2):g} MiB"
+    )
+    print(
+        f"generation (defaults): copier copy {cell(copy_s)} s, first uv sync"
         f" {cell(sync_s)} s (warm cache)"
     )
     for key, s in summaries.items():
@@ -701,7 +918,21 @@ def main() -> int:
         "bare_apps": {BARE: BARE_APPS, BARE_REDIS: BARE_REDIS_APPS},
         "targets": TARGETS,
         "ratios": "generated / bare: the median over the rounds of the same round's "
-        "ratio; granian_ratio is the bare app on granian / on the generated server",
+        "ratio; granian_ratio is the bare app on granian / on the generated server; "
+        "traced_* are the generated service with tracing on / bare, and "
+        "tracing_visits_ratio its /visits / the generated /visits with tracing off",
+        "tracing": {
+            "app": GENERATED_TRACED,
+            "judged": False,
+            "about": "information: the targets are judged on the generated service "
+            "as it runs by default, metrics on and tracing off",
+            "ratios": list(TRACED_RATIOS),
+            "otlp_sink": {
+                "path": TRACES_PATH,
+                "requests": exports,
+                "bytes": exported_bytes,
+            },
+        },
         "generation": {
             "copier_copy_s": copy_s,
             "uv_sync_s": sync_s,
