@@ -49,6 +49,11 @@ def times(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def markdown_row(cells: list[str]) -> str:
+    """One row of the Markdown tables the benchmarks print."""
+    return "| " + " | ".join(cells) + " |"
+
+
 def session_cookie(port: int) -> str:
     """A new session's cookie, from a first visit to /visits."""
     connection = http.client.HTTPConnection(HOST, port, timeout=5)

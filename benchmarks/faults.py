@@ -80,6 +80,7 @@ from benchmarks.common import (
     commit_of,
     installed_project,
     locked_versions,
+    markdown_row,
     median,
     pyplot,
     quotient,
@@ -770,7 +771,7 @@ def table(summaries: dict[tuple[str, str, str], Summary]) -> str:
             ),
             met(s.flat_out_fast_met, s.rounds),
         ]
-        rows.append("| " + " | ".join(cells) + " |")
+        rows.append(markdown_row(cells))
     return "\n".join(rows)
 
 

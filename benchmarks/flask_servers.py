@@ -76,6 +76,7 @@ from benchmarks.common import (
     Throughput,
     cell,
     install_extra,
+    markdown_row,
     median,
     parse_wrk,
     pyplot,
@@ -792,7 +793,7 @@ def table(summaries: dict[str, Summary]) -> str:
             idle,
             f"{s.stdout_json_lines} of {s.stdout_lines}",
         ]
-        rows.append("| " + " | ".join(cells) + " |")
+        rows.append(markdown_row(cells))
     return "\n".join(rows)
 
 

@@ -81,6 +81,7 @@ from benchmarks.common import (
     install_extra,
     installed_project,
     locked_versions,
+    markdown_row,
     median,
     parse_wrk,
     pyplot,
@@ -646,6 +647,13 @@ def summarise(measures: list[Measure]) -> Summary:
     )
 
 
+def throughput(
+    rps: float | None, ratio: float | None, p50_ms: float | None, p99_ms: float | None
+) -> str:
+    """A throughput cell: requests a second (x bare; p50 / p99 ms)."""
+    return f"{cell(rps)} ({times(ratio)}; {cell(p50_ms, p99_ms)})"
+
+
 def table(summaries: dict[tuple[str, int], Summary]) -> str:
     rows = [
         "| framework | workers | bare `/` req/s (p50 / p99 ms)"
@@ -661,16 +669,20 @@ def table(summaries: dict[tuple[str, int], Summary]) -> str:
     for (framework, workers), s in summaries.items():
         r = s.ratios
         rows.append(
-            "| "
-            + " | ".join(
+            markdown_row(
                 [
                     framework,
                     str(workers),
                     f"{cell(s.bare_rps)} ({cell(s.bare_p50_ms, s.bare_p99_ms)})",
-                    f"{cell(s.live_rps)} ({times(r['live_ratio'])};"
-                    f" {cell(s.live_p50_ms, s.live_p99_ms)})",
-                    f"{cell(s.visits_rps)} ({times(r['visits_ratio'])};"
-                    f" {cell(s.visits_p50_ms, s.visits_p99_ms)})",
+                    throughput(
+                        s.live_rps, r["live_ratio"], s.live_p50_ms, s.live_p99_ms
+                    ),
+                    throughput(
+                        s.visits_rps,
+                        r["visits_ratio"],
+                        s.visits_p50_ms,
+                        s.visits_p99_ms,
+                    ),
                     f"{cell(s.bare_visits_rps)} ({times(r['bare_visits_ratio'])})",
                     times(r["visits_floor_ratio"]),
                     f"{cell(s.cold_start_s, s.bare_cold_start_s)}"
@@ -680,7 +692,6 @@ def table(summaries: dict[tuple[str, int], Summary]) -> str:
                     " / ".join(f"{s.met[name]}/{s.rounds}" for name in TARGETS),
                 ]
             )
-            + " |"
         )
     return "\n".join(rows)
 
@@ -699,15 +710,22 @@ def traced_table(summaries: dict[tuple[str, int], Summary]) -> str:
         r = s.ratios
         kib = None if s.otlp_bytes is None else round(s.otlp_bytes / 1024, 1)
         rows.append(
-            "| "
-            + " | ".join(
+            markdown_row(
                 [
                     framework,
                     str(workers),
-                    f"{cell(s.traced_live_rps)} ({times(r['traced_live_ratio'])};"
-                    f" {cell(s.traced_live_p50_ms, s.traced_live_p99_ms)})",
-                    f"{cell(s.traced_visits_rps)} ({times(r['traced_visits_ratio'])};"
-                    f" {cell(s.traced_visits_p50_ms, s.traced_visits_p99_ms)})",
+                    throughput(
+                        s.traced_live_rps,
+                        r["traced_live_ratio"],
+                        s.traced_live_p50_ms,
+                        s.traced_live_p99_ms,
+                    ),
+                    throughput(
+                        s.traced_visits_rps,
+                        r["traced_visits_ratio"],
+                        s.traced_visits_p50_ms,
+                        s.traced_visits_p99_ms,
+                    ),
                     times(r["tracing_visits_ratio"]),
                     f"{cell(s.traced_cold_start_s)}"
                     f" ({times(r['traced_cold_start_ratio'])})",
@@ -715,7 +733,6 @@ def traced_table(summaries: dict[tuple[str, int], Summary]) -> str:
                     cell(s.otlp_requests, kib),
                 ]
             )
-            + " |"
         )
     return "\n".join(rows)
 
