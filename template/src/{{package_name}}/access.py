@@ -3,6 +3,7 @@
 import logging
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import NamedTuple
@@ -10,7 +11,7 @@ from typing import NamedTuple
 import structlog
 
 from .resilience import DependencyUnavailableError
-from .telemetry import METRICS_PATH
+from .telemetry import METRICS_PATH, metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # On every response: a browser must never guess a type from the body (MIME sniffing).
@@ -132,3 +133,28 @@ def log_access(
         request_id=request_id,
         client=client,
     )
+
+
+def request_ended(
+    *,
+    method: str,
+    path: str,
+    route: str | None,
+    status: int,
+    started: float,
+    request_id: str,
+    client: str | None,
+) -> None:
+    """What every adapter records when a request ends: its access line and its
+    metrics (`started` from `time.perf_counter()`); then the log context is cleared."""
+    duration = time.perf_counter() - started
+    log_access(
+        method=method,
+        path=path,
+        status=status,
+        duration_ms=duration * 1000,
+        request_id=request_id,
+        client=client,
+    )
+    metrics.request_finished(method, route, status, duration)
+    unbind_request_id()
