@@ -43,6 +43,26 @@ ensure_redis_server() {
     fi
 }
 
+# Whether PostgreSQL's server binaries are here: on PATH, or where Debian keeps them
+# (/usr/lib/postgresql/<major>/bin, off PATH), which is where the generated projects'
+# tests look for them.
+have_postgresql_server() {
+    command -v initdb >/dev/null 2>&1 && return
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+ensure_postgresql() {
+    # A generated project with a database tests against real PostgreSQL servers.
+    have_postgresql_server && return
+    apt_install postgresql
+    have_postgresql_server || die "postgresql was installed but its initdb is nowhere to be found"
+    # Only the binaries are needed: the tests start their own servers on free ports.
+    # Debian's package makes a cluster and starts it as a service.
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now postgresql >/dev/null 2>&1 || true
+    fi
+}
+
 ensure_prometheus() {
     # tests/test_telemetry.py has a real Prometheus scrape a running service.
     command -v prometheus >/dev/null 2>&1 && return

@@ -1,5 +1,6 @@
 """Generated projects: the table of variants, generating one, installing it with uv."""
 
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -19,6 +20,7 @@ PYTHON_VERSIONS = choices("python_version")
 DEFAULT_PYTHON: str = CONFIG["python_version"]["default"]
 FRAMEWORKS = choices("framework")
 DEPLOY_TARGETS = choices("deploy_target")
+DATABASES = choices("database")
 # Every variant is generated under this name, so its package is PACKAGE.
 PROJECT_NAME = "Order Service"
 PACKAGE = "order_service"
@@ -29,14 +31,15 @@ class Variant:
     framework: str
     redis_sessions: bool
     deploy_target: str
+    database: str = "none"
     python_version: str = RUNTIME_PYTHON
 
     @property
     def dependency_set(self) -> str:
         """What its dependencies (pyproject.toml, uv.lock) depend on."""
-        return (
-            f"{self.framework}-{'sessions' if self.redis_sessions else 'no-sessions'}"
-        )
+        sessions = "sessions" if self.redis_sessions else "no-sessions"
+        database = "" if self.database == "none" else f"-{self.database}"
+        return f"{self.framework}-{sessions}{database}"
 
     @property
     def id(self) -> str:
@@ -49,18 +52,19 @@ class Variant:
             "framework": self.framework,
             "redis_sessions": self.redis_sessions,
             "deploy_target": self.deploy_target,
+            "database": self.database,
             "python_version": self.python_version,
         }
 
     def with_python(self, version: str) -> "Variant":
-        return Variant(self.framework, self.redis_sessions, self.deploy_target, version)
+        return dataclasses.replace(self, python_version=version)
 
 
 # Every combination of the options that change what is generated.
 VARIANTS = [
-    Variant(framework, sessions, target)
-    for framework, sessions, target in itertools.product(
-        FRAMEWORKS, (True, False), DEPLOY_TARGETS
+    Variant(framework, sessions, target, database)
+    for framework, sessions, target, database in itertools.product(
+        FRAMEWORKS, (True, False), DEPLOY_TARGETS, DATABASES
     )
 ]
 # One variant of each dependency set (framework and sessions): one lock, one

@@ -4,9 +4,9 @@ A version this machine has (the interpreter running the suite, one on PATH as
 `pythonX.Y`, or one pyenv carries) runs on the host. Any other runs inside a Debian
 root made once per machine with debootstrap from the suite that packages it, cached
 under ~/.cache/twelve-factor-template with a recipe version (a root from an older
-recipe is made again), holding that Python, redis-server and this machine's CA
-bundle. Commands run in it as root in their own PID and mount namespaces, with the
-host's uv binary, uv cache and network.
+recipe is made again), holding that Python, redis-server, PostgreSQL's server
+binaries and this machine's CA bundle. Commands run in it as root in their own PID
+and mount namespaces, with the host's uv binary, uv cache and network.
 """
 
 import contextlib
@@ -223,7 +223,8 @@ exec unshare --root="$root" --wd={project_mount} -- "$@"
 
 @dataclass(frozen=True)
 class DebianRoot:
-    """A Debian root with a suite's Pythons and redis-server, made once per machine."""
+    """A Debian root with a suite's Pythons, redis-server and PostgreSQL, made once per
+    machine."""
 
     suite: str
 
@@ -234,8 +235,12 @@ class DebianRoot:
     @property
     def packages(self) -> list[str]:
         pythons = [f"python{v}" for v, s in DEBIAN_SUITES.items() if s == self.suite]
-        # uv makes the virtualenvs: no -venv package is needed.
-        return ["ca-certificates", "redis-server", "python3", *pythons]
+        # uv makes the virtualenvs: no -venv package is needed. The generated tests
+        # start PostgreSQL servers of their own, from Debian's
+        # /usr/lib/postgresql/<major>/bin, as `nobody` (from base-passwd: commands run
+        # as root here); debootstrap's policy-rc.d keeps the package's own cluster from
+        # starting.
+        return ["ca-certificates", "redis-server", "postgresql", "python3", *pythons]
 
     @property
     def recipe(self) -> str:

@@ -51,8 +51,8 @@ OLDEST_PYTHON = min(PYTHON_VERSIONS, key=lambda v: tuple(map(int, v.split(".")))
 # The image's Python is the one thing that differs between versions (the frameworks run
 # on every version in the variant tests): one framework on each.
 VARIANTS = [
-    Variant("flask", True, "none", OLDEST_PYTHON),
-    Variant("fastapi", False, "none", DEFAULT_PYTHON),
+    Variant("flask", True, "none", python_version=OLDEST_PYTHON),
+    Variant("fastapi", False, "none", python_version=DEFAULT_PYTHON),
 ]
 # One xdist group for all: the images share one buildah storage and stand-in bases.
 CONTAINER_VARIANTS = by_variant(VARIANTS, group="container")

@@ -4,9 +4,9 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -67,6 +67,24 @@ def error_body(status: int) -> dict[str, object]:
         "error": HTTPStatus(status).phrase,
         "status": status,
         "request_id": current_request_id(),
+    }
+
+
+def invalid_request_body(
+    issues: Iterable[Mapping[str, Any]], location: str | None = None
+) -> dict[str, object]:
+    """422's answer, from pydantic's issues: each names its field by where it is
+    (`body.text`, `query.limit`; `location` is prefixed when the issues do not say),
+    and a body that is no JSON at all is `body`, whichever framework parsed it."""
+
+    def field(issue: Mapping[str, Any]) -> str:
+        parts = tuple(issue["loc"]) if location is None else (location, *issue["loc"])
+        if issue["type"] == "json_invalid":
+            parts = parts[:1]
+        return ".".join(str(part) for part in parts)
+
+    return error_body(422) | {
+        "errors": [{"field": field(i), "message": i["msg"]} for i in issues]
     }
 
 

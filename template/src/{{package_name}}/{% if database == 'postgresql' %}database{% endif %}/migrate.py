@@ -1,0 +1,76 @@
+"""`python -m <package> migrate` (factor XII): the schema to the newest migration.
+
+Run by the release before the new version serves, and safe to run from several pods
+at once: a PostgreSQL advisory lock lets one apply the migrations while the others
+wait for it, and then find nothing left to do. Alembic's migrations live in the
+`migrations` package, beside this one.
+"""
+
+import logging
+from pathlib import Path
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, func, select
+from sqlalchemy.pool import NullPool
+
+from ..settings import SERVICE_NAME, DatabaseSettings
+from .connection import MIGRATION_LOCK_KEY, connect_arguments, sqlalchemy_url
+
+# Installed with the package, so the image migrates with the code it serves.
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+logger = structlog.get_logger(__name__)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, the same as pyproject.toml's `[tool.alembic]`; with a
+    connection, migrations run on it (migrations/env.py)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(settings: DatabaseSettings) -> tuple[str | None, str | None]:
+    """Apply every migration not yet applied; the revisions before and after."""
+    # Alembic announces each of its plugins at INFO: keep the lines that say what
+    # it migrates.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # No statement timeout: a migration may rewrite a large table. One connection,
+    # made for this run only.
+    engine = create_engine(
+        sqlalchemy_url(settings),
+        poolclass=NullPool,
+        connect_args=connect_arguments(settings, statement_timeout=False)
+        | {"application_name": f"{SERVICE_NAME}-migrate"},
+    )
+    try:
+        with engine.connect() as connection:
+            # A session-level lock: held across the migrations' own transactions,
+            # released by the unlock below, or by PostgreSQL if this process dies.
+            connection.execute(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
+            connection.commit()
+            try:
+                before = current_revision(connection)
+                command.upgrade(alembic_config(connection), "head")
+                connection.commit()
+                return before, current_revision(connection)
+            finally:
+                connection.rollback()
+                connection.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
+                connection.commit()
+    finally:
+        engine.dispose()
