@@ -41,6 +41,8 @@ REJECTED: list[tuple[dict[str, Any], str]] = [
     ({"python_version": "3.10"}, "python_version"),
     ({"python_version": "3.16"}, "python_version"),
     ({"deploy_target": "heroku"}, "deploy_target"),
+    ({"database": "mysql"}, "database"),
+    ({"database": "postgres"}, "database"),
 ]
 
 # A trailing line break slips past a regex ending in `$`; the validators use `\Z`.

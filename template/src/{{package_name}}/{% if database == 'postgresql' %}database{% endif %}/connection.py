@@ -1,8 +1,8 @@
 """How the service talks to PostgreSQL, whichever server runs it: the URL, the
 timeouts and the pool, the guard around every call, and the readiness probe.
 
-Both adapters drive psycopg 3 through SQLAlchemy: Flask's gevent workers its blocking
-API (psycopg 3 waits cooperatively under gevent), FastAPI its asynchronous one. One
+Both adapters drive psycopg 3 through SQLAlchemy: its blocking API in gevent workers
+(where psycopg 3 waits cooperatively), its asynchronous one on an event loop. One
 driver means one URL, one set of connection options and one family of errors.
 """
 
@@ -25,7 +25,7 @@ from ..settings import SERVICE_NAME, DatabaseSettings
 DEPENDENCY = "postgresql"
 CHECK_NAME = "postgresql:responseTime"
 # Readiness answers within a second even when PostgreSQL accepts connections but never
-# replies: its probe gets less than half of that, Redis's the other half.
+# replies: this probe gets less than half of it, the other checks the rest.
 PROBE_TIMEOUT_SECONDS = 0.4
 # The key of the advisory lock that lets one `migrate` at a time change the schema:
 # the same for every process of this service, different from other services'.
