@@ -74,7 +74,9 @@ from hooks.servers import RedisServer, Service, free_port
 from .conftest import Projects
 from .support import DEPENDENCY_SETS, Variant, by_variant
 
-FUZZ_VARIANTS = by_variant(v for v in DEPENDENCY_SETS if v.redis_sessions)
+FUZZ_VARIANTS = by_variant(
+    v for v in DEPENDENCY_SETS if v.redis_sessions and v.database == "none"
+)
 FLASK_DESCRIPTION = Path(__file__).parent / "openapi" / "flask.yaml"
 # Bounded for CI: the same cases on every run, none cut short by a deadline.
 FUZZ_SETTINGS = hypothesis.settings(

@@ -26,7 +26,9 @@ from .support import DEPENDENCY_SETS, Variant, by_variant
 pytestmark = pytest.mark.slow
 
 # Sessions on: the variant that serves /visits, the most code.
-TELEMETRY_VARIANTS = by_variant(v for v in DEPENDENCY_SETS if v.redis_sessions)
+TELEMETRY_VARIANTS = by_variant(
+    v for v in DEPENDENCY_SETS if v.redis_sessions and v.database == "none"
+)
 STRONG_SECRET = "x" * 48
 WORKERS = 2
 REQUESTS = 40

@@ -1,6 +1,7 @@
 """Every combination of options generates a clean project whose own checks pass, and
 every offered Python runs some of them for real."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from hooks.servers import RedisServer
 
 from .conftest import Projects
 from .support import (
+    DEPENDENCY_SETS,
+    DEPLOY_TARGETS,
     OTHER_PYTHON_RUNS,
     PACKAGE,
     PYTHON_VERSIONS,
@@ -120,9 +123,36 @@ CHECKS = {
 }
 
 
+# What the deploy target changes: what the pipeline deploys, and the docs that say so.
+# None of it is read by the checks, so they run on one deploy target's variants, and
+# the test below proves that the others hold the same files for them.
+DEPLOYMENT_FILES = re.compile(
+    r"(deploy/|\.github/workflows/).*|README\.md|\.copier-answers\.yml"
+)
+
+
+@pytest.mark.parametrize(
+    "variant", by_variant(v for v in VARIANTS if v.deploy_target != DEPLOY_TARGETS[0])
+)
+def test_another_deploy_target_changes_no_file_the_checks_read(
+    projects: Projects, variant: Variant
+) -> None:
+    checked = dataclasses.replace(variant, deploy_target=DEPLOY_TARGETS[0])
+    texts, checked_texts = (text_of(projects.rendered(v)) for v in (variant, checked))
+
+    differing = {
+        name
+        for name in texts.keys() | checked_texts.keys()
+        if texts.get(name) != checked_texts.get(name)
+    }
+
+    assert differing, "the deploy target changed nothing: the test compares nothing"
+    assert {name for name in differing if not DEPLOYMENT_FILES.fullmatch(name)} == set()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("check", CHECKS)
-@pytest.mark.parametrize("variant", by_variant(VARIANTS + OTHER_PYTHON_RUNS))
+@pytest.mark.parametrize("variant", by_variant(DEPENDENCY_SETS + OTHER_PYTHON_RUNS))
 def test_passes_its_own_checks_on_its_python(
     projects: Projects, redis_server: RedisServer, variant: Variant, check: str
 ) -> None:
@@ -144,7 +174,7 @@ def test_passes_its_own_checks_on_its_python(
 
 STATIC_ONLY = [
     variant.with_python(version)
-    for variant in VARIANTS
+    for variant in DEPENDENCY_SETS
     for version in PYTHON_VERSIONS
     if version != RUNTIME_PYTHON
     and variant.with_python(version) not in OTHER_PYTHON_RUNS
