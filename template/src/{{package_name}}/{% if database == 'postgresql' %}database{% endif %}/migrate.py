@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from ..settings import SERVICE_NAME, DatabaseSettings
 from .connection import MIGRATION_LOCK_KEY, connect_arguments, sqlalchemy_url
 
+EXIT_MIGRATION_FAILED = 1
 # Installed with the package, so the image migrates with the code it serves.
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -74,3 +75,20 @@ def upgrade(settings: DatabaseSettings) -> tuple[str | None, str | None]:
                 connection.commit()
     finally:
         engine.dispose()
+
+
+def migrate_command(settings: DatabaseSettings) -> int:
+    """`migrate`: one line saying what changed, or why it failed (then exit 1)."""
+    try:
+        before, after = upgrade(settings)
+    except Exception as error:
+        # One line, never a traceback, and never the URL's password: psycopg's
+        # messages name the host and the user; SQLAlchemy's wrapper would add the SQL.
+        cause = getattr(error, "orig", None) or error
+        logger.error("migration failed", error=f"{type(cause).__name__}: {cause}")
+        return EXIT_MIGRATION_FAILED
+    if before == after:
+        logger.info("database schema up to date", revision=after)
+    else:
+        logger.info("database migrated", from_revision=before, to_revision=after)
+    return 0
