@@ -7,14 +7,18 @@ dependabot JSON schemas, yamllint, zizmor, kustomize through `kubectl kustomize`
 Kubernetes OpenAPI schemas) and by assertions on the properties that matter.
 """
 
+import ast
 import fnmatch
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -26,14 +30,19 @@ from .support import PACKAGE, VARIANTS, Variant, by_variant, run
 # The validators are installed beside the interpreter running the suite.
 TOOLS = Path(sys.executable).parent
 KUBERNETES_VARIANTS = [v for v in VARIANTS if v.deploy_target == "kubernetes"]
+DATABASE_VARIANTS = [v for v in VARIANTS if v.database != "none"]
+KUBERNETES_DATABASE_VARIANTS = [v for v in KUBERNETES_VARIANTS if v.database != "none"]
 OVERLAYS = ("staging", "production")
 PINNED_USES = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 # A YAML key or env literal that would carry a secret's value.
 VALUE_OF_A_SECRET = re.compile(
-    r"(?im)^\s*-?\s*(secret_key|redis_url|password|token)\s*[=:]"
+    r"(?im)^\s*-?\s*(secret_key|redis_url|database_url|password|token)\s*[=:]"
 )
 # The slug Copier derives from Variant.answers' project name.
 SERVICE_SLUG = "order-service"
+# The release's migration Job, and DATABASE_URL's default (a laptop's, and compose's).
+MIGRATION_JOB = f"{SERVICE_SLUG}-migrate"
+DEFAULT_DATABASE_URL = f"postgresql://{PACKAGE}:{PACKAGE}@localhost:5432/{PACKAGE}"
 DIGEST_IMAGE = "ghcr.io/example/order-service@sha256:" + "0" * 64
 YAMLLINT_CONFIG = json.dumps(
     {
@@ -213,11 +222,92 @@ def test_build_context_holds_only_the_build_inputs(
     assert [path for path in kept_out if not ignored_by(patterns, path)] == []
 
 
-# --- compose ----------------------------------------------------------------------
+# --- configuration ----------------------------------------------------------------
+
+
+# Still read, so that a deployment that sets it hears that it has no effect; never
+# offered in .env.example.
+RETIRED_SETTINGS = {"WEB_THREADS"}
+
+
+def literal_default(value: ast.expr | None) -> object:
+    """A setting's default as settings.py writes it, when it is a literal: `5`,
+    `Field(default=5, ...)`, `SecretStr("...")`; `...` (Ellipsis) when it is not."""
+    if isinstance(value, ast.Call):
+        keywords = {k.arg: k.value for k in value.keywords}
+        if "default" in keywords:
+            return literal_default(keywords["default"])
+        if len(value.args) == 1 and not keywords:
+            return literal_default(value.args[0])
+        return ...
+    if isinstance(value, ast.Constant):
+        return value.value
+    return ...
+
+
+def settings_defaults(project: Path) -> dict[str, object]:
+    """Every setting of settings.py's settings classes, by environment variable."""
+    tree = ast.parse((project / "src" / PACKAGE / "settings.py").read_text())
+    defaults: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Settings"):
+            for item in node.body:
+                if (
+                    isinstance(item, ast.AnnAssign)
+                    and isinstance(item.target, ast.Name)
+                    and not ast.unparse(item.annotation).startswith("ClassVar")
+                ):
+                    defaults[item.target.id.upper()] = literal_default(item.value)
+    return defaults
 
 
 @pytest.mark.parametrize("variant", by_variant(VARIANTS))
-def test_compose_file_is_valid_and_waits_for_a_healthy_redis(
+def test_env_example_documents_every_setting_with_its_default(
+    projects: Projects, variant: Variant
+) -> None:
+    project = projects.rendered(variant)
+    lines = (project / ".env.example").read_text().splitlines()
+    documented = {}
+    for number, line in enumerate(lines):
+        if match := re.fullmatch(r"([A-Z][A-Z0-9_]*)=(.*)", line):
+            # Each with a comment saying why, above it or above its group.
+            assert number > 0, line
+            assert lines[number - 1].startswith("#") or re.fullmatch(
+                r"[A-Z][A-Z0-9_]*=.*", lines[number - 1]
+            ), line
+            documented[match.group(1)] = match.group(2)
+    defaults = settings_defaults(project)
+
+    assert set(documented) == set(defaults) - RETIRED_SETTINGS
+    for name, value in documented.items():
+        default = defaults[name]
+        if default is None:
+            assert value == "", name
+        elif isinstance(default, bool):
+            assert value == str(default).lower(), name
+        elif isinstance(default, int | float):
+            assert float(value) == default, name
+        elif isinstance(default, str) and name != "SECRET_KEY":
+            assert value == default, name
+    if variant.database != "none":
+        assert documented["DATABASE_URL"] == DEFAULT_DATABASE_URL
+
+
+# --- compose ----------------------------------------------------------------------
+
+
+def compose_file(project: Path) -> dict[str, Any]:
+    compose: dict[str, Any] = yaml.safe_load((project / "compose.yaml").read_text())
+    return compose
+
+
+def compose_services(project: Path) -> dict[str, Any]:
+    services: dict[str, Any] = compose_file(project)["services"]
+    return services
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_compose_file_is_valid_and_waits_for_its_backing_services(
     projects: Projects, variant: Variant
 ) -> None:
     project = projects.rendered(variant)
@@ -229,21 +319,71 @@ def test_compose_file_is_valid_and_waits_for_a_healthy_redis(
         cwd=project,
     )
     text = (project / "compose.yaml").read_text()
-    services = yaml.safe_load(text)["services"]
+    services = compose_services(project)
     app = services["app"]
 
     assert app["build"] == {"context": ".", "dockerfile": "Dockerfile"}
     assert app["env_file"] == ".env"
     assert "/health/live" in " ".join(app["healthcheck"]["test"])
     assert f"docker compose run --rm app python -m {PACKAGE} check" in text
+    expected = {"app"}
+    depends_on = {}
     if variant.redis_sessions:
         redis = services["redis"]
         assert re.fullmatch(r"redis:\d+\.\d+[\w.-]*", redis["image"]), redis["image"]
         assert "ports" not in redis
-        assert app["depends_on"] == {"redis": {"condition": "service_healthy"}}
-    else:
-        assert set(services) == {"app"}
-        assert "depends_on" not in app
+        expected.add("redis")
+        depends_on["redis"] = {"condition": "service_healthy"}
+    if variant.database == "postgresql":
+        expected |= {"postgres", "migrate"}
+        depends_on["postgres"] = {"condition": "service_healthy"}
+        # The schema is the code's before the server starts, as in a release.
+        depends_on["migrate"] = {"condition": "service_completed_successfully"}
+    assert set(services) == expected
+    assert app.get("depends_on", {}) == depends_on
+
+
+def option_after(command: list[str], option: str) -> str:
+    return command[command.index(option) + 1]
+
+
+@pytest.mark.parametrize("variant", by_variant(DATABASE_VARIANTS))
+def test_compose_postgres_is_the_default_database_and_migrates_before_the_app(
+    projects: Projects, variant: Variant
+) -> None:
+    compose = compose_file(projects.rendered(variant))
+    services = compose["services"]
+    app, migrate, postgres = services["app"], services["migrate"], services["postgres"]
+    default = urlsplit(DEFAULT_DATABASE_URL)
+
+    assert re.fullmatch(r"postgres:\d+\.\d+-\w+", postgres["image"]), postgres
+    # The credentials of DATABASE_URL's default, so `uv run` on the laptop works too.
+    assert postgres["environment"] == {
+        "POSTGRES_USER": default.username,
+        "POSTGRES_PASSWORD": default.password,
+        "POSTGRES_DB": default.path.lstrip("/"),
+    }
+    assert postgres["ports"] == ["127.0.0.1:5432:5432"]
+    # A named volume, where PostgreSQL 18's image keeps its data.
+    (volume,) = postgres["volumes"]
+    name, _, path = volume.partition(":")
+    assert name in compose["volumes"]
+    assert path == "/var/lib/postgresql"
+    # Healthy once it answers over TCP, as the app connects, for the app's database.
+    healthcheck = postgres["healthcheck"]["test"]
+    assert healthcheck[:2] == ["CMD", "pg_isready"]
+    assert option_after(healthcheck, "--host") == "127.0.0.1"
+    assert option_after(healthcheck, "--username") == default.username
+    assert option_after(healthcheck, "--dbname") == default.path.lstrip("/")
+    # The app and its migration reach the same database, at the postgres service.
+    in_compose = DEFAULT_DATABASE_URL.replace("@localhost:", "@postgres:")
+    assert app["environment"]["DATABASE_URL"] == in_compose
+    assert migrate["environment"] == {"DATABASE_URL": in_compose}
+    assert migrate["command"] == ["python", "-m", PACKAGE, "migrate"]
+    for key in ("build", "image", "env_file", "read_only", "tmpfs"):
+        assert migrate[key] == app[key], key
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert "ports" not in migrate
 
 
 def acl_users(command: list[str]) -> dict[str, list[str]]:
@@ -263,9 +403,7 @@ def acl_users(command: list[str]) -> dict[str, list[str]]:
 def test_compose_redis_grants_the_app_only_its_keys_and_commands(
     projects: Projects, variant: Variant
 ) -> None:
-    services = yaml.safe_load(
-        (projects.rendered(variant) / "compose.yaml").read_text()
-    )["services"]
+    services = compose_services(projects.rendered(variant))
     redis = services["redis"]
 
     assert redis["command"][0] == "redis-server"
@@ -382,12 +520,14 @@ def test_pipeline_builds_releases_and_runs_one_digest(
     [deploy_job] = deploy_workflow["jobs"].values()
     assert deploy_job["environment"] == "${{ inputs.environment }}"
     steps = steps_of(deploy_job)
-    deploy = next(s for s in steps if "kustomize edit set image" in s.get("run", ""))
-    assert deploy["working-directory"] == "deploy/overlays/${{ inputs.environment }}"
-    assert deploy["env"]["IMAGE"] == "${{ inputs.image }}"
-    assert "kubectl apply -k ." in deploy["run"]
+    pin = next(s for s in steps if "kustomize edit set image" in s.get("run", ""))
+    assert pin["working-directory"] == "deploy/overlays/${{ inputs.environment }}"
+    assert pin["env"]["IMAGE"] == "${{ inputs.image }}"
+    apply = next(s for s in steps if s.get("run") == "kubectl apply -k .")
+    assert apply["working-directory"] == pin["working-directory"]
     rollout = next(s for s in steps if "kubectl rollout status" in s.get("run", ""))
     assert "--timeout=" in rollout["run"]
+    assert steps.index(pin) < steps.index(apply) < steps.index(rollout)
 
 
 @pytest.mark.parametrize("variant", by_variant(VARIANTS))
@@ -423,8 +563,60 @@ def test_pipeline_pins_actions_and_never_exposes_credentials(
             assert step["with"]["persist-credentials"] is False
         # Secrets reach scripts only through env, never interpolated into them.
         assert "secrets." not in step.get("run", ""), step
-    services = workflow_of(project)["jobs"]["build"].get("services", {})
-    assert ("redis" in services) == variant.redis_sessions
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_pipeline_tests_against_the_backing_services_compose_runs(
+    projects: Projects, variant: Variant
+) -> None:
+    project = projects.rendered(variant)
+    build = workflow_of(project)["jobs"]["build"]
+    containers = build.get("services", {})
+    compose = compose_services(project)
+
+    assert set(containers) == {"redis", "postgres"} & set(compose)
+    assert ("redis" in containers) == variant.redis_sessions
+    assert ("postgres" in containers) == (variant.database == "postgresql")
+    for name, container in containers.items():
+        # One pinned image, the one the laptop runs.
+        assert container["image"] == compose[name]["image"], name
+        assert "--health-cmd" in container["options"], name
+    if "postgres" in containers:
+        postgres = containers["postgres"]
+        assert postgres["env"] == compose["postgres"]["environment"]
+        assert postgres["ports"] == ["5432:5432"]
+        assert "pg_isready --host 127.0.0.1" in postgres["options"]
+        # The integration tests run when DATABASE_URL is set: on this container.
+        assert build["env"]["DATABASE_URL"] == DEFAULT_DATABASE_URL
+    else:
+        assert "DATABASE_URL" not in build.get("env", {})
+
+
+def run_scripts(project: Path) -> dict[str, str]:
+    """Every workflow step's `run` script, by workflow and step."""
+    scripts = {}
+    for name in workflows_of(project):
+        for job_id, job in workflow_of(project, name)["jobs"].items():
+            for number, step in enumerate(job.get("steps", [])):
+                if "run" in step:
+                    label = step.get("name", number)
+                    scripts[f"{name}:{job_id}:{label}"] = step["run"]
+    return scripts
+
+
+@pytest.mark.parametrize("variant", by_variant(VARIANTS))
+def test_workflow_scripts_pass_shellcheck(
+    projects: Projects, variant: Variant, tmp_path: Path
+) -> None:
+    scripts = run_scripts(projects.rendered(variant))
+
+    for number, (label, script) in enumerate(scripts.items()):
+        # Expressions reach scripts only through env (zizmor checks it too).
+        assert "${{" not in script, label
+        path = tmp_path / f"step-{number}.sh"
+        path.write_text(script)
+        # GitHub runs each script with `bash -e`.
+        run([tool("shellcheck"), "--shell=bash", "--severity=style", path], tmp_path)
 
 
 @pytest.mark.parametrize("variant", by_variant(VARIANTS))
@@ -463,6 +655,11 @@ def test_dependabot_updates_actions_python_and_images(
 
     ecosystems = {update["package-ecosystem"] for update in config["updates"]}
     assert {"github-actions", "uv", "docker"} <= ecosystems
+    # The images compose.yaml pulls (Redis, PostgreSQL) are pinned, so kept current.
+    compose = compose_services(projects.rendered(variant))
+    pulled = {s["image"] for s in compose.values() if "build" not in s}
+    if pulled:
+        assert "docker-compose" in ecosystems, pulled
 
 
 # --- Kubernetes -------------------------------------------------------------------
@@ -478,13 +675,18 @@ def test_kubernetes_files_exist_only_for_kubernetes(
 
 
 def render_overlay(
-    project: Path, overlay: str, workdir: Path, components: Sequence[str] = ()
+    project: Path,
+    overlay: str,
+    workdir: Path,
+    components: Sequence[str] = (),
+    build: str = "overlays",
 ) -> list[dict[str, Any]]:
     """The objects the pipeline applies: the overlay with the image pinned by digest.
 
     The kustomization gets the `images` entry `kustomize edit set image` writes, and
     the `components` (folders of deploy/components) a team adds as deploy/README.md
-    says, then kubectl's built-in kustomize renders it, offline.
+    says, then kubectl's built-in kustomize renders it, offline: the overlay itself,
+    or (`build="migration"`) the release's first step, which builds on it.
     """
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl (with its built-in kustomize) is not on PATH"
@@ -498,8 +700,15 @@ def render_overlay(
         config["components"] = [f"../../components/{c}" for c in components]
     kustomization.write_text(yaml.safe_dump(config))
 
-    result = run([kubectl, "kustomize", kustomization.parent], cwd=workdir)
+    result = run([kubectl, "kustomize", deploy / build / overlay], cwd=workdir)
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def render_migration(
+    project: Path, overlay: str, workdir: Path
+) -> list[dict[str, Any]]:
+    """What the pipeline applies before the overlay: deploy/migration/<overlay>."""
+    return render_overlay(project, overlay, workdir, build="migration")
 
 
 def by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -509,12 +718,17 @@ def by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return kinds
 
 
+def pod_templates(kinds: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The pods the objects run: the Deployment's, the admin CronJob's, and the
+    migration Job's where the build holds it."""
+    deployments = [d["spec"]["template"] for d in kinds.get("Deployment", [])]
+    admin = [c["spec"]["jobTemplate"]["spec"]["template"] for c in kinds["CronJob"]]
+    jobs = [j["spec"]["template"] for j in kinds.get("Job", [])]
+    return deployments + admin + jobs
+
+
 def pod_specs(kinds: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    deployments = [d["spec"]["template"]["spec"] for d in kinds["Deployment"]]
-    admin = [
-        c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in kinds["CronJob"]
-    ]
-    return deployments + admin
+    return [pod["spec"] for pod in pod_templates(kinds)]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -594,19 +808,18 @@ def namespace_peer(name: str) -> dict[str, Any]:
 
 
 def assert_network_policy_confines(
-    policy: dict[str, Any], kinds: dict[str, list[dict[str, Any]]], sessions: bool
+    policy: dict[str, Any],
+    kinds: dict[str, list[dict[str, Any]]],
+    sessions: bool,
+    database: bool,
 ) -> None:
     """The policy isolates every pod the service runs, in both directions, and opens
     only the service's port to the ingress and monitoring namespaces, DNS, OTLP over
-    HTTP to the observability namespace, and Redis when there are sessions."""
+    HTTP to the observability namespace, Redis when there are sessions, and PostgreSQL
+    when there is a database."""
     spec = policy["spec"]
     (deployment,) = kinds["Deployment"]
-    (cronjob,) = kinds["CronJob"]
-    pods = [
-        deployment["spec"]["template"],
-        cronjob["spec"]["jobTemplate"]["spec"]["template"],
-    ]
-    for pod in pods:
+    for pod in pod_templates(kinds):
         assert selects(spec["podSelector"], pod["metadata"]["labels"]), pod
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
 
@@ -631,7 +844,8 @@ def assert_network_policy_confines(
     dns = {("UDP", 53): [dns_peer], ("TCP", 53): [dns_peer]}
     traces = {("TCP", 4318): [namespace_peer("observability")]}
     redis = {("TCP", 6379): None, ("TCP", 6380): None} if sessions else {}
-    assert allowed == dns | traces | redis
+    postgresql = {("TCP", 5432): None} if database else {}
+    assert allowed == dns | traces | redis | postgresql
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -642,7 +856,9 @@ def test_network_policy_confines_the_pods_to_what_the_service_needs(
     kinds = by_kind(render_overlay(projects.rendered(variant), overlay, tmp_path))
 
     (policy,) = kinds["NetworkPolicy"]
-    assert_network_policy_confines(policy, kinds, variant.redis_sessions)
+    assert_network_policy_confines(
+        policy, kinds, variant.redis_sessions, variant.database != "none"
+    )
 
 
 @pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
@@ -707,9 +923,16 @@ def test_manifests_reference_secrets_but_hold_no_secret_value(
     assert "Secret" not in kinds
     assert sources["configMapRef"] == config_map["metadata"]["name"]
     assert sources["secretRef"]
-    secret_names = {"SECRET_KEY", "REDIS_URL"}
+    secret_names = {"SECRET_KEY", "REDIS_URL", "DATABASE_URL"}
     assert secret_names.isdisjoint(config_map["data"])
     assert secret_names.isdisjoint(e["name"] for e in container.get("env", []))
+    if variant.database != "none":
+        migration = by_kind(render_migration(project, "production", tmp_path / "m"))
+        assert "Secret" not in migration
+        (job,) = migration["Job"]
+        (job_container,) = job["spec"]["template"]["spec"]["containers"]
+        assert job_container["envFrom"] == container["envFrom"]
+        assert "env" not in job_container
     for manifest in (project / "deploy").rglob("*.yaml"):
         text = manifest.read_text()
         assert "kind: Secret" not in text, manifest
@@ -732,6 +955,219 @@ def test_pipeline_waits_for_the_namespace_the_overlays_deploy_to(
         name = deployment["metadata"]["name"]
         namespace = deployment["metadata"]["namespace"]
         assert f"deployment/{name} --namespace {namespace} " in rollout
+
+
+# --- the release's migration ------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_DATABASE_VARIANTS))
+def test_migration_is_the_release_with_the_job_in_place_of_the_deployment(
+    projects: Projects, variant: Variant, overlay: str, tmp_path: Path
+) -> None:
+    project = projects.rendered(variant)
+    release = render_overlay(project, overlay, tmp_path / "release")
+    migration = render_migration(project, overlay, tmp_path / "migration")
+    version = kubernetes_validate.latest_version()
+
+    for item in migration:
+        kubernetes_validate.validate(item, version, strict=True)
+    jobs = [item for item in migration if item["kind"] == "Job"]
+    # The same ConfigMap (name and hash), policy, Service...: applying the overlay next
+    # changes nothing but the Deployment.
+    assert [item for item in migration if item not in jobs] == [
+        item for item in release if item["kind"] != "Deployment"
+    ]
+    (job,) = jobs
+    assert job["metadata"]["name"] == MIGRATION_JOB
+    # The service's own build never holds the Job: applying it never migrates.
+    assert "Job" not in by_kind(release)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_DATABASE_VARIANTS))
+def test_migration_job_runs_migrate_in_the_pod_the_deployment_runs(
+    projects: Projects, variant: Variant, overlay: str, tmp_path: Path
+) -> None:
+    project = projects.rendered(variant)
+    (deployment,) = by_kind(render_overlay(project, overlay, tmp_path / "release"))[
+        "Deployment"
+    ]
+    migration = by_kind(render_migration(project, overlay, tmp_path / "migration"))
+    (job,) = migration["Job"]
+    app_pod = deployment["spec"]["template"]["spec"]
+    job_pod = job["spec"]["template"]["spec"]
+    (app,) = app_pod["containers"]
+    (migrate,) = job_pod["containers"]
+
+    assert job["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert migrate["command"] == ["python", "-m", PACKAGE, "migrate"]
+    # The image about to roll out, the same configuration and secrets, the same limits.
+    assert migrate["image"] == app["image"] == DIGEST_IMAGE
+    for key in ("envFrom", "resources", "securityContext", "volumeMounts"):
+        assert migrate[key] == app[key], key
+    # The Deployment's own env tunes the server (workers, drain): nothing for migrate.
+    assert "env" not in migrate
+    for key in (
+        "securityContext",
+        "imagePullSecrets",
+        "volumes",
+        "automountServiceAccountToken",
+        "enableServiceLinks",
+    ):
+        assert job_pod.get(key) == app_pod.get(key), key
+    assert job_pod["restartPolicy"] == "Never"
+    spec = job["spec"]
+    # Small and bounded: at most one retry, a deadline, and gone a day later.
+    assert spec["backoffLimit"] in (0, 1)
+    assert 0 < spec["activeDeadlineSeconds"] <= 900
+    assert spec["ttlSecondsAfterFinished"] > 0
+    # An invalid configuration (EX_CONFIG) fails the Job without a retry.
+    (rule,) = spec["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {
+        "containerName": migrate["name"],
+        "operator": "In",
+        "values": [78],
+    }
+    # The service's network policy covers the Job's pods, PostgreSQL included.
+    (policy,) = migration["NetworkPolicy"]
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert selects(policy["spec"]["podSelector"], pod_labels)
+    assert any(
+        {"protocol": "TCP", "port": 5432} in rule["ports"]
+        for rule in policy["spec"]["egress"]
+    )
+
+
+def deploy_steps(project: Path) -> list[dict[str, Any]]:
+    [deploy_job] = workflow_of(project, DEPLOY_WORKFLOW)["jobs"].values()
+    return steps_of(deploy_job)
+
+
+def migration_steps(project: Path) -> list[dict[str, Any]]:
+    return [s for s in deploy_steps(project) if "deploy/migration/" in s.get("run", "")]
+
+
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_VARIANTS))
+def test_deploy_migrates_between_pinning_the_image_and_rolling_it_out(
+    projects: Projects, variant: Variant, tmp_path: Path
+) -> None:
+    project = projects.rendered(variant)
+    [deploy_job] = workflow_of(project, DEPLOY_WORKFLOW)["jobs"].values()
+    steps = steps_of(deploy_job)
+    runs = [step.get("run", "") for step in steps]
+    pin = next(i for i, text in enumerate(runs) if "kustomize edit set image" in text)
+    apply = runs.index("kubectl apply -k .")
+    if variant.database == "none":
+        assert migration_steps(project) == []
+        return
+
+    (step,) = migration_steps(project)
+    migrate = steps.index(step)
+    assert pin < migrate < apply
+    assert step["env"]["ENVIRONMENT"] == "${{ inputs.environment }}"
+    script = step["run"]
+    assert 'kubectl apply -k "deploy/migration/$ENVIRONMENT"' in script
+    # The previous release's Job goes first: a Job's pod template cannot change.
+    delete = script.index('kubectl delete "job/$JOB"')
+    assert "--ignore-not-found" in script[delete:]
+    assert delete < script.index("kubectl apply")
+    # The Job it waits for is the one the migration applies, where it applies it.
+    for overlay in OVERLAYS:
+        migration = render_migration(project, overlay, tmp_path / overlay)
+        (job,) = by_kind(migration)["Job"]
+        assert step["env"]["JOB"] == job["metadata"]["name"]
+        assert step["env"]["NAMESPACE"] == job["metadata"]["namespace"]
+    # The deploy job outlasts its worst case: the old Job's deletion (120 s), the
+    # migration's deadline and a minute, and the rollout's timeout.
+    (rollout,) = re.findall(r"rollout status .*--timeout=(\d+)s", "\n".join(runs))
+    worst = 120 + job["spec"]["activeDeadlineSeconds"] + 60 + int(rollout)
+    assert deploy_job["timeout-minutes"] * 60 > worst
+
+
+# The kubectl the migration step talks to, in place of a cluster's: it records each
+# call, and answers from the Job's scripted states, one per poll, the last repeated.
+FAKE_KUBECTL = """#!{python}
+import os, sys
+from pathlib import Path
+
+arguments = " ".join(sys.argv[1:])
+with open(os.environ["FAKE_CALLS"], "a") as calls:
+    calls.write(arguments + "\\n")
+if "{{.spec.activeDeadlineSeconds}}" in arguments:
+    print(os.environ["FAKE_DEADLINE"])
+elif "{{.status.conditions" in arguments:
+    states = Path(os.environ["FAKE_STATES"])
+    first, *rest = states.read_text().split("\\n")
+    print(first, end="")
+    if rest:
+        states.write_text("\\n".join(rest))
+elif sys.argv[1] == "logs":
+    print('{{"event": "migration failed"}}')
+"""
+
+
+@pytest.mark.parametrize(
+    ("states", "deadline", "succeeds"),
+    [
+        pytest.param(["", "", "SuccessCriteriaMet Complete"], 600, True, id="complete"),
+        pytest.param(["", "FailureTarget Failed"], 600, False, id="failed"),
+        # Past the Job's deadline (and the minute after it), still not ended.
+        pytest.param([""], -60, False, id="never-ends"),
+    ],
+)
+@pytest.mark.parametrize("variant", by_variant(KUBERNETES_DATABASE_VARIANTS[:1]))
+def test_migration_step_ends_the_deploy_on_the_jobs_outcome(
+    projects: Projects,
+    variant: Variant,
+    states: list[str],
+    deadline: int,
+    succeeds: bool,
+    tmp_path: Path,
+) -> None:
+    (step,) = migration_steps(projects.rendered(variant))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "kubectl").write_text(FAKE_KUBECTL.format(python=sys.executable))
+    # Polls without waiting.
+    (fake / "sleep").write_text("#!/bin/sh\n")
+    for command in fake.iterdir():
+        command.chmod(0o755)
+    (tmp_path / "states").write_text("\n".join(states))
+    calls = tmp_path / "calls"
+    environment = (
+        os.environ
+        | step["env"]
+        | {
+            "ENVIRONMENT": "staging",
+            "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}",
+            "FAKE_CALLS": str(calls),
+            "FAKE_STATES": str(tmp_path / "states"),
+            "FAKE_DEADLINE": str(deadline),
+        }
+    )
+
+    # As GitHub runs a step's script: `bash -e`.
+    result = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    made = calls.read_text().splitlines()
+    assert (result.returncode == 0) == succeeds, result
+    assert made[0].startswith(f"delete job/{MIGRATION_JOB} --namespace {SERVICE_SLUG}")
+    assert "--ignore-not-found" in made[0]
+    assert made[1] == "apply -k deploy/migration/staging"
+    # The Job's logs in the deploy's output, whatever the outcome.
+    assert made[-1].startswith(f"logs --namespace {SERVICE_SLUG} ")
+    assert f"batch.kubernetes.io/job-name={MIGRATION_JOB}" in made[-1]
+    assert ("::error::" in result.stdout) != succeeds
 
 
 # --- telemetry --------------------------------------------------------------------
@@ -908,6 +1344,24 @@ def test_kubernetes_schemas_reject_an_unknown_field() -> None:
 NetworkPolicyBreakage = Callable[[dict[str, Any]], object]
 
 
+def blocking_egress_to(port: int) -> NetworkPolicyBreakage:
+    def breakage(spec: dict[str, Any]) -> None:
+        spec["egress"] = [
+            rule
+            for rule in spec["egress"]
+            if all(each["port"] != port for each in rule["ports"])
+        ]
+
+    return breakage
+
+
+def leaving_out_pods(expression: dict[str, Any]) -> NetworkPolicyBreakage:
+    def breakage(spec: dict[str, Any]) -> None:
+        spec["podSelector"] = {"matchExpressions": [expression]}
+
+    return breakage
+
+
 @pytest.mark.parametrize(
     "breakage",
     [
@@ -923,25 +1377,29 @@ NetworkPolicyBreakage = Callable[[dict[str, Any]], object]
         pytest.param(lambda spec: spec["egress"][0].pop("to"), id="dns-to-anywhere"),
         pytest.param(lambda spec: spec["egress"][1].pop("to"), id="traces-to-anywhere"),
         pytest.param(lambda spec: spec["egress"].append({}), id="egress-to-anything"),
-        pytest.param(lambda spec: spec["egress"].pop(), id="redis-blocked"),
+        pytest.param(blocking_egress_to(6379), id="redis-blocked"),
+        pytest.param(blocking_egress_to(5432), id="postgresql-blocked"),
         pytest.param(
-            lambda spec: spec.update(
-                podSelector={
-                    "matchExpressions": [
-                        {
-                            "key": "app.kubernetes.io/component",
-                            "operator": "DoesNotExist",
-                        }
-                    ]
-                }
+            leaving_out_pods(
+                {"key": "app.kubernetes.io/component", "operator": "DoesNotExist"}
             ),
             id="admin-job-left-out",
+        ),
+        pytest.param(
+            leaving_out_pods(
+                {
+                    "key": "app.kubernetes.io/component",
+                    "operator": "NotIn",
+                    "values": ["migration"],
+                }
+            ),
+            id="migration-job-left-out",
         ),
     ],
 )
 @pytest.mark.parametrize(
     "variant",
-    by_variant([v for v in KUBERNETES_VARIANTS if v.redis_sessions][:1]),
+    by_variant([v for v in KUBERNETES_DATABASE_VARIANTS if v.redis_sessions][:1]),
 )
 def test_network_policy_check_catches_a_broken_policy(
     projects: Projects,
@@ -949,14 +1407,19 @@ def test_network_policy_check_catches_a_broken_policy(
     breakage: NetworkPolicyBreakage,
     tmp_path: Path,
 ) -> None:
-    kinds = by_kind(render_overlay(projects.rendered(variant), "production", tmp_path))
+    project = projects.rendered(variant)
+    kinds = by_kind(render_overlay(project, "production", tmp_path / "release"))
+    # The release's pods, and the migration Job's before them.
+    kinds["Job"] = by_kind(render_migration(project, "production", tmp_path / "m"))[
+        "Job"
+    ]
     (policy,) = kinds["NetworkPolicy"]
-    assert_network_policy_confines(policy, kinds, sessions=True)
+    assert_network_policy_confines(policy, kinds, sessions=True, database=True)
 
     breakage(policy["spec"])
 
     with pytest.raises(AssertionError):
-        assert_network_policy_confines(policy, kinds, sessions=True)
+        assert_network_policy_confines(policy, kinds, sessions=True, database=True)
 
 
 ServiceMonitorBreakage = Callable[[dict[str, Any]], object]

@@ -34,6 +34,13 @@ FRAMEWORK_WORDS = {
     "fastapi": ("fastapi", "uvicorn", "starlette", "starsessions"),
 }
 SESSION_WORDS = ("redis", "session", "visits")
+DATABASE_WORDS = ("postgres", "database", "migrat", "alembic", "sqlalchemy", "psycopg")
+# SQLAlchemy's sessions (one transaction's unit of work) are no server-side sessions:
+# the database's own files may name them without sessions.
+DATABASE_FILES = re.compile(
+    rf"src/{PACKAGE}/(database/.*|notes\.py|routes/notes\.py)"
+    r"|tests/(.*database.*|.*notes.*|postgres_support\.py)"
+)
 SESSION_FILES = (
     f"src/{PACKAGE}/cache.py",
     f"src/{PACKAGE}/cache_policy.py",
@@ -85,6 +92,8 @@ def test_contains_nothing_of_another_variant(
     ]
     if not variant.redis_sessions:
         foreign_words.extend(SESSION_WORDS)
+    if variant.database == "none":
+        foreign_words.extend(DATABASE_WORDS)
 
     # A word counts where one starts: `start_new_session` is not about sessions.
     found = {
@@ -93,6 +102,7 @@ def test_contains_nothing_of_another_variant(
         if name != ".copier-answers.yml"
         for word in foreign_words
         if re.search(rf"\b{word}", text, re.IGNORECASE)
+        and not (word == "session" and DATABASE_FILES.fullmatch(name))
     }
 
     assert found == set()
