@@ -62,38 +62,55 @@ import http.client
 import json
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from benchmarks.common import (
+    CLIENT_TIMEOUT,
+    CLIENTS,
+    PACED_INTERVAL_MS,
+    PACED_SCRIPT,
+    PROBE_INTERVAL_SECONDS,
+    PROBE_TIMEOUT_SECONDS,
+    TARGET_PROBE_SECONDS,
+    WRK_SCRIPT,
+    WRK_THREADS,
+    AppTimes,
+    Load,
+    Probe,
+    Prober,
+    Scripts,
+    Traffic,
+    app_times,
     cell,
     commit_of,
     installed_project,
     locked_versions,
     markdown_row,
     median,
+    met,
+    missed,
+    percent,
     pyplot,
     quotient,
     require_tools,
     session_cookie,
+    share,
     times,
     tool_version,
+    traffic_for,
 )
 from hooks.projects import (
     FRAMEWORKS,
 )
 from hooks.questions import ROOT
-from hooks.servers import HOST, RedisServer, Service, free_port, http_status
+from hooks.servers import HOST, RedisServer, Service, free_port
 
 RESULTS = ROOT / "benchmarks" / "results"
 BASELINE_REF = "v0.5.0"
@@ -102,9 +119,6 @@ VERSIONS = ("baseline", "current")
 FAULTS = ("hang", "kill")
 
 WORKERS = 2
-WRK_THREADS = 2
-CLIENTS = 64
-CLIENT_TIMEOUT = "5s"
 
 WARMUP_SECONDS = 1.0
 HEALTHY_SECONDS = 3.0
@@ -112,131 +126,15 @@ LOAD_BEFORE_FAULT_SECONDS = 0.5  # the onset load's connections are busy at T0
 SETTLE_SECONDS = 3.0
 SETTLED_SECONDS = 4.0
 PACED_SECONDS = 3.0
-PACED_INTERVAL_MS = 100
-PROBE_INTERVAL_SECONDS = 0.5
-PROBE_TIMEOUT_SECONDS = 1.0
 RECOVERY_POLL_SECONDS = 0.1
 RECOVERY_LIMIT_SECONDS = 15.0
 VISIT_TIMEOUT_SECONDS = 2.0
 
-TARGET_PROBE_SECONDS = 1.0
 TARGET_P95_MS = 100.0
 TARGET_RECOVERY_SECONDS = 10.0
 
-# Runs in each wrk thread; done() adds up the threads' counts and prints one line.
-WRK_SCRIPT = """\
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  statuses = {}
-  json_bodies = 0
-  retry_afters = 0
-end
-
-function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
-  if body ~= nil and body:sub(1, 1) == "{" then
-    json_bodies = json_bodies + 1
-  end
-  for name, _ in pairs(headers) do
-    if name:lower() == "retry-after" then
-      retry_afters = retry_afters + 1
-    end
-  end
-end
-
-function done(summary, latency, requests)
-  local statuses, json_bodies, retry_afters = {}, 0, 0
-  for _, thread in ipairs(threads) do
-    for status, n in pairs(thread:get("statuses")) do
-      statuses[status] = (statuses[status] or 0) + n
-    end
-    json_bodies = json_bodies + thread:get("json_bodies")
-    retry_afters = retry_afters + thread:get("retry_afters")
-  end
-  local counts = {}
-  for status, n in pairs(statuses) do
-    table.insert(counts, string.format('"%s": %d', status, n))
-  end
-  local errors = summary.errors
-  io.write(string.format(
-    'WRK-RESULT {"duration_us": %d, "requests": %d, "statuses": {%s}, ' ..
-    '"json_bodies": %d, "retry_after": %d, "p50_us": %d, "p95_us": %d, ' ..
-    '"p99_us": %d, "max_us": %d, "errors": {"connect": %d, "read": %d, ' ..
-    '"write": %d, "timeout": %d}}\\n',
-    summary.duration, summary.requests, table.concat(counts, ", "),
-    json_bodies, retry_afters, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.max, errors.connect, errors.read,
-    errors.write, errors.timeout))
-end
-"""
-WRK_RESULT = "WRK-RESULT "
-# The same, with each connection waiting PACED_INTERVAL_MS before its next request.
-PACED_SCRIPT = f"""{WRK_SCRIPT}
-function delay()
-  return {PACED_INTERVAL_MS}
-end
-"""
-
-
-@dataclass(frozen=True)
-class Scripts:
-    """wrk's Lua scripts, written once per benchmark."""
-
-    flat_out: Path
-    paced: Path
-
 
 # --- results -------------------------------------------------------------------------
-
-
-@dataclass
-class Load:
-    """One wrk run's answers: all of them, whatever their status."""
-
-    seconds: float
-    requests: int
-    requests_per_s: float
-    statuses: dict[str, int]
-    json_bodies: int
-    retry_after: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-    socket_errors: dict[str, int]  # wrk's counts: connect, read, write, timeout
-
-
-@dataclass
-class AppTimes:
-    """The service's own access lines for /visits in a window: how long the app took
-    (duration_ms), without the time a request waited for a worker to take it."""
-
-    answers: int
-    statuses: dict[str, int]
-    p50_ms: float | None
-    p95_ms: float | None
-    max_ms: float | None
-
-
-@dataclass
-class Probe:
-    path: str
-    at_s: float  # after T0
-    status: int | None  # None: no answer within the budget
-    seconds: float
-
-
-def missed(probes: list[Probe], status: int) -> int:
-    """How many probes did not answer `status` within the target's 1 s."""
-    return sum(
-        1 for p in probes if p.status != status or p.seconds >= TARGET_PROBE_SECONDS
-    )
 
 
 @dataclass
@@ -330,111 +228,6 @@ def refused_cleanly(load: Load | None) -> bool:
 # --- wrk, probes and visits ----------------------------------------------------------
 
 
-class Traffic:
-    """wrk keeping CLIENTS keep-alive connections busy on one URL until `finish()`."""
-
-    def __init__(self, url: str, cookie: str, script: Path) -> None:
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            [
-                "wrk",
-                f"-t{WRK_THREADS}",
-                f"-c{CLIENTS}",
-                "-d1h",  # ended by SIGINT, after which wrk reports as usual
-                "--timeout",
-                CLIENT_TIMEOUT,
-                "-s",
-                str(script),
-                "-H",
-                f"Cookie: {cookie}",
-                url,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def finish(self) -> Load:
-        self.process.send_signal(signal.SIGINT)
-        out, err = self.process.communicate(timeout=30)
-        line = next((x for x in out.splitlines() if x.startswith(WRK_RESULT)), None)
-        if line is None:
-            raise RuntimeError(f"unexpected wrk output:\n{out}\n{err}")
-        found: dict[str, Any] = json.loads(line.removeprefix(WRK_RESULT))
-        seconds = found["duration_us"] / 1e6
-        return Load(
-            seconds=round(seconds, 3),
-            requests=found["requests"],
-            requests_per_s=round(found["requests"] / seconds, 1) if seconds else 0.0,
-            statuses=dict(sorted(found["statuses"].items())),
-            json_bodies=found["json_bodies"],
-            retry_after=found["retry_after"],
-            p50_ms=found["p50_us"] / 1000,
-            p95_ms=found["p95_us"] / 1000,
-            p99_ms=found["p99_us"] / 1000,
-            max_ms=found["max_us"] / 1000,
-            socket_errors=found["errors"],
-        )
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-def traffic_for(seconds: float, url: str, cookie: str, script: Path) -> Load:
-    traffic = Traffic(url, cookie, script)
-    try:
-        time.sleep(seconds)
-        return traffic.finish()
-    finally:
-        traffic.kill()
-
-
-class Prober:
-    """Probes /health/live and /health/ready every PROBE_INTERVAL_SECONDS from T0, each
-    in a thread of its own, so that a hung probe delays no other."""
-
-    PATHS = ("/health/live", "/health/ready")
-
-    def __init__(self, port: int, t0: float) -> None:
-        self.port = port
-        self.t0 = t0
-        self.probes: list[Probe] = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.ticker = threading.Thread(target=self.tick)
-        self.ticker.start()
-
-    def tick(self) -> None:
-        tick = 0
-        while not self.stopping.is_set():
-            for path in self.PATHS:
-                thread = threading.Thread(target=self.probe, args=(path,))
-                thread.start()
-                self.threads.append(thread)
-            tick += 1
-            next_at = self.t0 + tick * PROBE_INTERVAL_SECONDS
-            self.stopping.wait(max(0.0, next_at - time.monotonic()))
-
-    def probe(self, path: str) -> None:
-        started = time.monotonic()
-        status = http_status(self.port, path, timeout=PROBE_TIMEOUT_SECONDS)
-        seconds = time.monotonic() - started
-        with self.lock:
-            self.probes.append(
-                Probe(path, round(started - self.t0, 3), status, round(seconds, 3))
-            )
-
-    def stop(self) -> list[Probe]:
-        self.stopping.set()
-        self.ticker.join()
-        for thread in self.threads:
-            thread.join()
-        return sorted(self.probes, key=lambda p: (p.at_s, p.path))
-
-
 def visit(port: int, cookie: str) -> tuple[int | None, int | None]:
     """GET /visits on a fresh connection: its status and the visit count it reports."""
     connection = http.client.HTTPConnection(HOST, port, timeout=VISIT_TIMEOUT_SECONDS)
@@ -473,30 +266,6 @@ def seconds_to_recover(port: int, cookie: str, since: float) -> float | None:
     return None
 
 
-def app_times(service: Service, since: float, until: float) -> AppTimes:
-    """The access lines of /visits that the service wrote between two wall times."""
-    durations: list[float] = []
-    statuses: dict[str, int] = {}
-    for line in service.log_lines():
-        if line.get("message") != "request" or line.get("path") != "/visits":
-            continue
-        written = datetime.fromisoformat(line["timestamp"]).timestamp()
-        if since <= written <= until:
-            durations.append(float(line["duration_ms"]))
-            status = str(line["status"])
-            statuses[status] = statuses.get(status, 0) + 1
-    if not durations:
-        return AppTimes(0, {}, None, None, None)
-    cuts = statistics.quantiles(durations, n=100) if len(durations) > 1 else durations
-    return AppTimes(
-        answers=len(durations),
-        statuses=dict(sorted(statuses.items())),
-        p50_ms=round(statistics.median(durations), 3),
-        p95_ms=round(cuts[min(94, len(cuts) - 1)], 3),
-        max_ms=round(max(durations), 3),
-    )
-
-
 # --- one run -------------------------------------------------------------------------
 
 
@@ -505,11 +274,12 @@ def outage(run: Run, service: Service, redis: RedisServer, scripts: Scripts) -> 
     script = scripts.flat_out
     url = f"{service.url}/visits"
     cookie = session_cookie(service.port)
+    headers = [f"Cookie: {cookie}"]
     returning = session_cookie(service.port)
     run.session_before = visit_count_when_up(service.port, returning)
-    traffic_for(WARMUP_SECONDS, url, cookie, script)
-    run.healthy = traffic_for(HEALTHY_SECONDS, url, cookie, script)
-    onset = Traffic(url, cookie, script)
+    traffic_for(WARMUP_SECONDS, url, script, headers)
+    run.healthy = traffic_for(HEALTHY_SECONDS, url, script, headers)
+    onset = Traffic(url, script, headers)
     try:
         time.sleep(LOAD_BEFORE_FAULT_SECONDS)
         if run.fault == "hang":
@@ -522,12 +292,12 @@ def outage(run: Run, service: Service, redis: RedisServer, scripts: Scripts) -> 
             time.sleep(max(0.0, t0 + SETTLE_SECONDS - time.monotonic()))
             run.onset = onset.finish()
             settled_from = time.time()
-            run.settled = traffic_for(SETTLED_SECONDS, url, cookie, script)
-            run.settled_app = app_times(service, settled_from, time.time())
+            run.settled = traffic_for(SETTLED_SECONDS, url, script, headers)
+            run.settled_app = app_times(service, "/visits", settled_from, time.time())
             paced_from = time.time()
-            run.paced = traffic_for(PACED_SECONDS, url, cookie, scripts.paced)
-            run.paced_app = app_times(service, paced_from, time.time())
-            recovery = Traffic(url, cookie, script)
+            run.paced = traffic_for(PACED_SECONDS, url, scripts.paced, headers)
+            run.paced_app = app_times(service, "/visits", paced_from, time.time())
+            recovery = Traffic(url, script, headers)
             try:
                 if run.fault == "hang":
                     redis.thaw()
@@ -631,10 +401,6 @@ class Summary:
     errors: list[str]
 
 
-def share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
 RATIOS: dict[str, Callable[[Run], float | None]] = {
     "healthy_rps": lambda r: r.healthy.requests_per_s if r.healthy else None,
     "settled_rps": lambda r: r.settled.requests_per_s if r.settled else None,
@@ -715,14 +481,6 @@ def summarise(runs: list[Run], baseline: list[Run] | None) -> Summary:
         vs_baseline={} if baseline is None else same_round_ratios(runs, baseline),
         errors=[f"round {r.round}: {e}" for r in runs for e in r.errors],
     )
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
-
-
-def met(count: int | None, rounds: int) -> str:
-    return "n/a" if count is None else f"{count}/{rounds}"
 
 
 def table(summaries: dict[tuple[str, str, str], Summary]) -> str:

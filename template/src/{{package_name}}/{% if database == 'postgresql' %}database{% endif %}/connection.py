@@ -97,6 +97,9 @@ def engine_options(settings: DatabaseSettings) -> dict[str, Any]:
         # A connection the server closed (a restart, a failover) is replaced before a
         # request gets it, so the database's return needs no restart of ours.
         "pool_pre_ping": True,
+        # A failed statement's error would otherwise carry its parameters (what
+        # clients sent) into the log line that reports it.
+        "hide_parameters": True,
         "connect_args": connect_arguments(settings),
     }
 
@@ -116,7 +119,9 @@ def deadline(settings: DatabaseSettings) -> float:
 def database_guard(settings: DatabaseSettings) -> Guard:
     return Guard(
         DEPENDENCY,
-        failures=tuple(OUTAGES),
+        # A full pool is this process's own load, not the database failing: it gets
+        # its 503, and the breaker does not count it.
+        failures=tuple(kind for kind in OUTAGES if kind is not PoolTimeoutError),
         failure_threshold=settings.database_breaker_failures,
         reset_seconds=settings.database_breaker_reset_seconds,
         max_concurrency=settings.database_max_concurrency,

@@ -6,7 +6,6 @@ wait for it, and then find nothing left to do. Alembic's migrations live in the
 `migrations` package, beside this one.
 """
 
-import logging
 from pathlib import Path
 
 import structlog
@@ -47,9 +46,6 @@ def current_revision(connection: Connection) -> str | None:
 
 def upgrade(settings: DatabaseSettings) -> tuple[str | None, str | None]:
     """Apply every migration not yet applied; the revisions before and after."""
-    # Alembic announces each of its plugins at INFO: keep the lines that say what
-    # it migrates.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # No statement timeout: a migration may rewrite a large table. One connection,
     # made for this run only.
     engine = create_engine(
