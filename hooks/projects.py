@@ -94,7 +94,15 @@ def uv_environment(**overrides: str) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         # The caller's virtualenv and service settings must not leak into projects.
-        if key not in {"VIRTUAL_ENV", "REDIS_URL", "APP_ENV", "PORT", "SECRET_KEY"}
+        if key
+        not in {
+            "VIRTUAL_ENV",
+            "REDIS_URL",
+            "DATABASE_URL",
+            "APP_ENV",
+            "PORT",
+            "SECRET_KEY",
+        }
     }
     env.update(
         UV_PYTHON=sys.executable,
