@@ -151,7 +151,7 @@ class Probe:
         ) as connection:
             connection.execute("SELECT 1")
 
-    def submit(self) -> "Future[None]":
+    def submit(self) -> Future[None]:
         return self.executor.submit(self.ping)
 
     def close(self) -> None:
