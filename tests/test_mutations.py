@@ -197,8 +197,8 @@ MUTATIONS = [
     Mutation(
         "a Redis that does not answer fails its check",
         "sessions/client.py",
-        '"status": "fail",',
-        '"status": "pass",',
+        '"datastore",\n            "fail",',
+        '"datastore",\n            "pass",',
         SESSION_TESTS,
     ),
 ]

@@ -17,6 +17,7 @@ from .settings import SERVICE_NAME
 HEALTH_CONTENT_TYPE = "application/health+json"
 
 Status = Literal["pass", "fail"]
+ComponentType = Literal["system", "datastore"]
 CheckResult = dict[str, str | float]
 # A check must bound its own time: readiness answers within a second, whatever hangs.
 Check = Callable[[], CheckResult]
@@ -45,18 +46,19 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def check_result(
+    component_type: ComponentType, status: Status, **fields: str | float
+) -> CheckResult:
+    """One entry of a report, stamped with the time it was observed."""
+    return {"componentType": component_type, "status": status, **fields, "time": now()}
+
+
 def liveness() -> HealthReport:
-    uptime = time.monotonic() - _STARTED
+    uptime = round(time.monotonic() - _STARTED, 3)
     return HealthReport(
         {
             "process:uptime": [
-                {
-                    "componentType": "system",
-                    "status": "pass",
-                    "observedValue": round(uptime, 3),
-                    "observedUnit": "s",
-                    "time": now(),
-                }
+                check_result("system", "pass", observedValue=uptime, observedUnit="s")
             ]
         }
     )
@@ -65,13 +67,10 @@ def liveness() -> HealthReport:
 def check_drain() -> CheckResult:
     """Fails from the moment the process is asked to stop, so traffic moves away."""
     if lifecycle.is_draining():
-        return {
-            "componentType": "system",
-            "status": "fail",
-            "output": "shutting down: draining in-flight requests",
-            "time": now(),
-        }
-    return {"componentType": "system", "status": "pass", "time": now()}
+        return check_result(
+            "system", "fail", output="shutting down: draining in-flight requests"
+        )
+    return check_result("system", "pass")
 
 
 def readiness(checks: Mapping[str, Check]) -> HealthReport:

@@ -17,7 +17,7 @@ from sqlalchemy import URL, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from ..health import CheckResult, now
+from ..health import CheckResult, check_result
 from ..resilience import Guard
 from ..settings import SERVICE_NAME, DatabaseSettings
 
@@ -174,18 +174,17 @@ def check_database(probe: Probe, guard: Guard) -> CheckResult:
         logger.warning(
             "database check failed", error=f"{type(error).__name__}: {reason}"
         )
-        return {
-            "componentType": "datastore",
-            "status": "fail",
-            "output": "the database did not answer",
-            "breakerState": guard.state,
-            "time": now(),
-        }
-    return {
-        "componentType": "datastore",
-        "status": "pass",
-        "observedValue": round((time.perf_counter() - started) * 1000, 2),
-        "observedUnit": "ms",
-        "breakerState": guard.state,
-        "time": now(),
-    }
+        return check_result(
+            "datastore",
+            "fail",
+            output="the database did not answer",
+            breakerState=guard.state,
+        )
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    return check_result(
+        "datastore",
+        "pass",
+        observedValue=elapsed_ms,
+        observedUnit="ms",
+        breakerState=guard.state,
+    )

@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from ..health import CheckResult, now
+from ..health import CheckResult, check_result
 from ..resilience import Guard
 from ..settings import SessionSettings
 
@@ -70,18 +70,17 @@ def check_redis(probe: Redis, guard: Guard) -> CheckResult:
     except (RedisError, OSError) as error:
         # Hosts, ports and certificate details go to the log, never to the public body.
         logger.warning("redis check failed", error=f"{type(error).__name__}: {error}")
-        return {
-            "componentType": "datastore",
-            "status": "fail",
-            "output": "redis did not answer the ping",
-            "breakerState": guard.state,
-            "time": now(),
-        }
-    return {
-        "componentType": "datastore",
-        "status": "pass",
-        "observedValue": round((time.perf_counter() - started) * 1000, 2),
-        "observedUnit": "ms",
-        "breakerState": guard.state,
-        "time": now(),
-    }
+        return check_result(
+            "datastore",
+            "fail",
+            output="redis did not answer the ping",
+            breakerState=guard.state,
+        )
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    return check_result(
+        "datastore",
+        "pass",
+        observedValue=elapsed_ms,
+        observedUnit="ms",
+        breakerState=guard.state,
+    )
